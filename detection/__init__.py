@@ -1,0 +1,32 @@
+"""Exact, fast YOLO and face-detector post-processing in numpy.
+
+Box geometry, deterministic NMS, letterbox geometry and its exact inverse, decoders for every
+common export layout, and k-means anchors. Imports only numpy and the standard library, so it
+can be installed and used on any model output without the service around it.
+"""
+
+from detection.boxes import box_area, box_convert, box_iou, clip_boxes
+from detection.candidates import Candidates, LayoutParams
+from detection.errors import DetectionError, LayoutError
+from detection.geometry import Transform, letterbox, resize_crop, stretch
+from detection.nms import batched_nms, nms
+from detection.postprocess import Detections, postprocess
+
+__all__ = [
+    "Candidates",
+    "DetectionError",
+    "Detections",
+    "LayoutError",
+    "LayoutParams",
+    "Transform",
+    "batched_nms",
+    "box_area",
+    "box_convert",
+    "box_iou",
+    "clip_boxes",
+    "letterbox",
+    "nms",
+    "postprocess",
+    "resize_crop",
+    "stretch",
+]

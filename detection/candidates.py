@@ -1,0 +1,48 @@
+"""What every decoder returns: one image's predictions in network-input pixels, before NMS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Float32Array = NDArray[np.float32]
+Int64Array = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Decoded predictions of one image, not yet filtered.
+
+    Either ``class_scores`` (N, C) is set (layouts that need NMS), or ``confidence`` (N,) and
+    ``class_id`` (N,) are (NMS-free ``end2end`` rows, already final and sorted by the model).
+    Keypoints are (N, K, 2) in input pixels; ``keypoint_scores`` (N, K) where the model gives them.
+    """
+
+    boxes: Float32Array
+    class_scores: Float32Array | None = None
+    confidence: Float32Array | None = None
+    class_id: Int64Array | None = None
+    keypoints: Float32Array | None = None
+    keypoint_scores: Float32Array | None = None
+
+    @property
+    def nms_free(self) -> bool:
+        """True for rows the model already selected (end2end / nms=True exports)."""
+        return self.class_scores is None
+
+
+@dataclass(frozen=True)
+class LayoutParams:
+    """Everything a decoder may need beyond the tensors themselves.
+
+    ``anchors`` holds, per stride (or per head), (w, h) pairs in input pixels.
+    ``num_keypoints`` > 0 tells the yolov8 decoder that extra channels are K x 3 keypoints.
+    """
+
+    input_hw: tuple[int, int]
+    strides: tuple[int, ...] = (8, 16, 32)
+    anchors: tuple[tuple[tuple[float, float], ...], ...] = ()
+    num_classes: int | None = None
+    num_keypoints: int = 0
