@@ -1,0 +1,259 @@
+"""One onnxruntime session per model: honest providers, checked inputs, our own errors.
+
+A ``ModelSession`` is shared by every request for its model: ``InferenceSession.run`` is safe
+to call from several threads at once, and the session holds no per-request state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
+
+from service.repository.metadata import ModelSignature, TensorInfo
+from service.runtime.errors import (
+    InferenceError,
+    InputMismatchError,
+    ModelLoadError,
+    ProviderUnavailableError,
+)
+from service.runtime.providers import (
+    ProviderOptions,
+    check_fallback,
+    choose_providers,
+)
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: onnxruntime's exceptions: its pybind classes (InvalidProtobuf, NoSuchFile, Fail, ...) plus
+#: the RuntimeError / ValueError its Python wrapper raises.
+_ORT_ERRORS: tuple[type[Exception], ...] = (
+    RuntimeError,
+    ValueError,
+    *(
+        cls
+        for cls in vars(_ort_state).values()
+        if isinstance(cls, type) and issubclass(cls, Exception)
+    ),
+)
+
+_GRAPH_OPTIMIZATION = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+_NUMPY_DTYPES = {
+    f"tensor({ort_name})": np.dtype(np_name)
+    for ort_name, np_name in {
+        "float": "float32",
+        "float16": "float16",
+        "double": "float64",
+        "int8": "int8",
+        "uint8": "uint8",
+        "int16": "int16",
+        "uint16": "uint16",
+        "int32": "int32",
+        "uint32": "uint32",
+        "int64": "int64",
+        "uint64": "uint64",
+        "bool": "bool",
+    }.items()
+}
+
+#: Casts ``run`` does itself rather than refuse: pipelines produce float32, and a float16
+#: export (e.g. YOLOv5 ``--half``) takes the same values at half precision.
+_IMPLICIT_CASTS = {(np.dtype("float32"), np.dtype("float16"))}
+
+
+def numpy_dtype(ort_type: str) -> np.dtype[Any] | None:
+    """The numpy dtype of an onnxruntime type string such as ``tensor(float16)``, else None."""
+    return _NUMPY_DTYPES.get(ort_type)
+
+
+def session_options(settings: Settings) -> ort.SessionOptions:
+    """Threads, graph optimisation, memory arena and log level from the settings."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads
+    options.inter_op_num_threads = settings.inter_op_threads
+    options.graph_optimization_level = _GRAPH_OPTIMIZATION[settings.graph_optimization]
+    options.enable_cpu_mem_arena = settings.enable_cpu_mem_arena
+    options.log_severity_level = settings.ort_log_severity
+    return options
+
+
+class ModelSession:
+    """One ONNX model loaded into onnxruntime, with the providers it really runs on.
+
+    ``providers`` overrides ``settings.providers`` for this model (model.toml ``[runtime]``).
+    Raises ModelLoadError (unreadable or invalid file, or an input the service cannot feed) and
+    ProviderUnavailableError (``require_gpu`` and no GPU provider before or after creation).
+    """
+
+    def __init__(
+        self, path: Path, settings: Settings, *, providers: Sequence[str] | None = None
+    ) -> None:
+        self.path = path
+        self.providers_requested: tuple[str, ...] = tuple(providers or settings.providers)
+        try:
+            choices = choose_providers(
+                self.providers_requested,
+                ort.get_available_providers(),
+                ProviderOptions.from_settings(settings),
+                known=ort.get_all_providers(),
+                require_gpu=settings.require_gpu,
+            )
+        except ProviderUnavailableError as exc:
+            raise ProviderUnavailableError(f"{path}: {exc}") from None
+        # The default logger prints what happens outside a session (e.g. provider set-up).
+        ort.set_default_logger_severity(settings.ort_log_severity)
+        try:
+            self._session = ort.InferenceSession(
+                str(path), session_options(settings), providers=choices
+            )
+        except _ORT_ERRORS as exc:
+            raise ModelLoadError(f"{path}: onnxruntime cannot load this model: {exc}") from exc
+        self.providers_used: tuple[str, ...] = tuple(self._session.get_providers())
+        try:
+            fallback = check_fallback(
+                self.providers_requested, self.providers_used, require_gpu=settings.require_gpu
+            )
+        except ProviderUnavailableError as exc:
+            raise ProviderUnavailableError(f"{path}: {exc}") from None
+        if fallback:
+            logger.warning("%s: %s", path, fallback)
+        self._signature = ModelSignature(
+            inputs=tuple(_tensor_info(arg) for arg in self._session.get_inputs()),
+            outputs=tuple(_tensor_info(arg) for arg in self._session.get_outputs()),
+            metadata=dict(self._session.get_modelmeta().custom_metadata_map),
+        )
+        self.input_dtypes: dict[str, np.dtype[Any]] = {
+            tensor.name: _feedable_dtype(tensor, path) for tensor in self._signature.inputs
+        }
+        self.warmed = False
+
+    @property
+    def provider(self) -> str:
+        """The provider onnxruntime puts first for this model (what answers report)."""
+        return self.providers_used[0]
+
+    @property
+    def batch_capable(self) -> bool:
+        """True when every input's leading axis is dynamic, so images can run in one call."""
+        return all(
+            tensor.shape and tensor.static_dim(0) is None for tensor in self._signature.inputs
+        )
+
+    def signature(self) -> ModelSignature:
+        """Inputs, outputs (graph order) and custom metadata, for ``ModelEntry.resolve``."""
+        return self._signature
+
+    def run(self, inputs: NDArray[Any] | Mapping[str, NDArray[Any]]) -> list[NDArray[Any]]:
+        """Run the model; one array for a single-input model, else a mapping name → array.
+
+        Every input is checked against the graph first (InputMismatchError names the input,
+        what it got and what the model wants); float32 is cast to float16 where the model
+        wants float16. onnxruntime failures become InferenceError.
+        """
+        feeds = {
+            tensor.name: self._checked(tensor, array)
+            for tensor, array in zip(self._signature.inputs, self._arrays(inputs), strict=True)
+        }
+        try:
+            outputs: list[NDArray[Any]] = self._session.run(None, feeds)
+        except _ORT_ERRORS as exc:
+            raise InferenceError(f"{self.path}: inference failed: {exc}") from exc
+        return outputs
+
+    def warmup(
+        self, shapes: Mapping[str, Sequence[int]] | None = None, *, dynamic_size: int = 32
+    ) -> None:
+        """One run on zeros, so the first request does not pay for lazy initialisation.
+
+        An input's shape comes from ``shapes`` when given, else from the graph with a dynamic
+        batch axis set to 1 and any other dynamic axis set to ``dynamic_size``.
+        """
+        shapes = shapes or {}
+        zeros = {
+            tensor.name: np.zeros(
+                shapes.get(tensor.name) or _concrete_shape(tensor.shape, dynamic_size),
+                dtype=self.input_dtypes[tensor.name],
+            )
+            for tensor in self._signature.inputs
+        }
+        self.run(zeros)
+        self.warmed = True
+
+    def _arrays(self, inputs: NDArray[Any] | Mapping[str, NDArray[Any]]) -> list[object]:
+        """The arrays in graph-input order; refuses missing or unknown input names."""
+        names = [tensor.name for tensor in self._signature.inputs]
+        if not isinstance(inputs, Mapping):
+            if len(names) != 1:
+                raise InputMismatchError(
+                    f"{self.path}: the model takes {len(names)} inputs {names}; "
+                    "pass a mapping of input name to array"
+                )
+            return [inputs]
+        missing = [name for name in names if name not in inputs]
+        unknown = [name for name in inputs if name not in names]
+        if missing or unknown:
+            raise InputMismatchError(
+                f"{self.path}: inputs {sorted(inputs)} do not match the model's {names} "
+                f"(missing {missing}, unknown {unknown})"
+            )
+        return [inputs[name] for name in names]
+
+    def _checked(self, tensor: TensorInfo, array: object) -> NDArray[Any]:
+        """``array`` as the model's input ``tensor`` takes it, or InputMismatchError."""
+        where = f"{self.path}: input {tensor.name!r}"
+        if not isinstance(array, np.ndarray):
+            raise InputMismatchError(f"{where} must be a numpy array, got {type(array).__name__}")
+        wanted = self.input_dtypes[tensor.name]
+        if array.dtype != wanted:
+            if (array.dtype, wanted) not in _IMPLICIT_CASTS:
+                raise InputMismatchError(f"{where} wants dtype {wanted}, got {array.dtype}")
+            array = array.astype(wanted)
+        if array.ndim != len(tensor.shape):
+            raise InputMismatchError(
+                f"{where} wants rank {len(tensor.shape)} {list(tensor.shape)}, "
+                f"got rank {array.ndim} {list(array.shape)}"
+            )
+        for axis, size in enumerate(array.shape):
+            static = tensor.static_dim(axis)
+            if static is not None and size != static:
+                raise InputMismatchError(
+                    f"{where} wants shape {list(tensor.shape)}, got {list(array.shape)} "
+                    f"(axis {axis}: {size} instead of {static})"
+                )
+        return array
+
+
+def _tensor_info(arg: Any) -> TensorInfo:
+    """onnxruntime's ``NodeArg`` → TensorInfo (shape entries: int, symbolic name or None)."""
+    return TensorInfo(name=arg.name, shape=tuple(arg.shape or ()), dtype=arg.type)
+
+
+def _feedable_dtype(tensor: TensorInfo, path: Path) -> np.dtype[Any]:
+    """The numpy dtype to feed ``tensor``; ModelLoadError for inputs numpy cannot express."""
+    dtype = numpy_dtype(tensor.dtype)
+    if dtype is None:
+        raise ModelLoadError(
+            f"{path}: input {tensor.name!r} has type {tensor.dtype}, which the service cannot feed"
+        )
+    return dtype
+
+
+def _concrete_shape(shape: Sequence[int | str | None], dynamic_size: int) -> list[int]:
+    """A runnable shape: dynamic batch axis → 1, other dynamic axes → ``dynamic_size``."""
+    return [
+        dim if isinstance(dim, int) and dim > 0 else (1 if axis == 0 else dynamic_size)
+        for axis, dim in enumerate(shape)
+    ]

@@ -1,0 +1,125 @@
+"""Process-wide settings, read from ``VISION_*`` environment variables (one flat class).
+
+Each field's description is the documentation: the README's configuration table is generated
+from them, so they say what a value means and what it defaults to, in a sentence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+DEFAULT_PROVIDERS = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; ``VISION_<FIELD>`` sets a field."""
+
+    model_config = SettingsConfigDict(env_prefix="VISION_", extra="forbid")
+
+    # -- model repository ------------------------------------------------------------------
+    models_dir: Path = Field(
+        default=Path("models"),
+        description="Model repository: one folder per model with model.onnx, model.toml, labels.",
+    )
+    models_source: str | None = Field(
+        default=None,
+        description="Mirror for `pull`: a directory or HTTP base URL holding the catalog's files "
+        "under their file names; unset = each file's source URL from the catalog.",
+    )
+    gallery_path: Path = Field(
+        default=Path("gallery.sqlite3"),
+        description="SQLite file of the face gallery (enrolled subjects and their embeddings).",
+    )
+
+    # -- execution providers ----------------------------------------------------------------
+    providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_PROVIDERS),
+        min_length=1,
+        description="onnxruntime execution providers in order of preference, comma-separated; "
+        "those this onnxruntime build lacks are skipped.",
+    )
+    require_gpu: bool = Field(
+        default=False,
+        description="Refuse to start when a model would run on the CPU only, instead of warning.",
+    )
+    device_id: int = Field(
+        default=0, ge=0, description="GPU ordinal for the CUDA and TensorRT providers."
+    )
+    trt_engine_cache_dir: Path | None = Field(
+        default=None,
+        description="Directory where TensorRT keeps built engines across restarts; unset = no "
+        "cache (engines are rebuilt at every start).",
+    )
+    trt_fp16: bool = Field(default=False, description="Let TensorRT build float16 engines.")
+    cuda_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra CUDA provider options as a JSON object, passed to onnxruntime as is "
+        '(e.g. {"cudnn_conv_algo_search": "HEURISTIC"}).',
+    )
+    tensorrt_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra TensorRT provider options as a JSON object, passed to onnxruntime as "
+        "is; they override the ones derived from the settings above.",
+    )
+
+    # -- session options --------------------------------------------------------------------
+    intra_op_threads: int = Field(
+        default=0, ge=0, description="Threads used inside one operator; 0 = onnxruntime's default."
+    )
+    inter_op_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Threads running independent operators; 0 = onnxruntime's default.",
+    )
+    graph_optimization: GraphOptimization = Field(
+        default="all",
+        description="onnxruntime graph optimisation level: disable, basic, extended, all.",
+    )
+    enable_cpu_mem_arena: bool = Field(
+        default=True,
+        description="Keep onnxruntime's CPU memory arena (faster; holds on to peak memory).",
+    )
+    ort_log_severity: int = Field(
+        default=3,
+        ge=0,
+        le=4,
+        description="Lowest onnxruntime log level printed: 0 verbose, 1 info, 2 warning, "
+        "3 error, 4 fatal (3 hides e.g. unused-initializer warnings).",
+    )
+
+    # -- HTTP -------------------------------------------------------------------------------
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on (0.0.0.0 in a container to be reachable).",
+    )
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, every route except /health/* requires this value in X-API-Key.",
+    )
+    max_body_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above it)."
+    )
+    max_pixels: int = Field(
+        default=40_000_000,
+        gt=0,
+        description="Largest decoded image, width x height (422 above it).",
+    )
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        """``VISION_PROVIDERS=CUDAExecutionProvider,CPUExecutionProvider`` → a list."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value

@@ -1,0 +1,114 @@
+"""The bundled model.toml files resolve against the real ONNX files as MANIFEST.md describes them.
+
+The signature is read with the `onnx` package (a dev dependency), so this checks the
+repository's files without onnxruntime; expected values are MANIFEST's, written out by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.repository.catalog import bundled_catalog_path, load_catalog
+from service.repository.loader import read_entry
+from service.repository.metadata import Dim, ModelSignature, TensorInfo
+from service.repository.spec import ModelSpec
+
+onnx = pytest.importorskip("onnx", reason="the onnx package (dev dependency) reads signatures")
+
+BUNDLED = bundled_catalog_path().parent
+ORT_TYPES = {1: "tensor(float)", 10: "tensor(float16)"}
+
+
+def read_signature(path: Path) -> ModelSignature:
+    model = onnx.load(str(path), load_external_data=False)
+    weights = {init.name for init in model.graph.initializer}
+
+    def info(value: object) -> TensorInfo:
+        tensor = value.type.tensor_type  # type: ignore[attr-defined]
+        dims: list[Dim] = [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in tensor.shape.dim
+        ]
+        return TensorInfo(value.name, tuple(dims), ORT_TYPES[tensor.elem_type])  # type: ignore[attr-defined]
+
+    return ModelSignature(
+        inputs=tuple(info(v) for v in model.graph.input if v.name not in weights),
+        outputs=tuple(info(v) for v in model.graph.output),
+        metadata={prop.key: prop.value for prop in model.metadata_props},
+    )
+
+
+def resolve(name: str, models_dir: Path) -> ModelSpec:
+    catalog = load_catalog(bundled_catalog_path())
+    onnx_file = next(f.file for f in catalog.models[name].files if f.save_as == "model.onnx")
+    return read_entry(BUNDLED / name).resolve(read_signature(models_dir / onnx_file))
+
+
+# name: task, (h, w), resize, placement, pad, color, scale, mean, std, dtype, labels, layout
+MANIFEST = {
+    "yolox_nano": ("detect", (416, 416), "letterbox", "top-left", 114, "BGR", 1.0, 0.0, 1.0, "float32", 80, "yolox"),
+    "mobilenetv2_float32": ("classify", (224, 224), "crop", None, None, "RGB", 1 / 255, None, None, "float32", 1000, None),
+    "face_detection_yunet_2023mar": ("face-detect", (640, 640), "letterbox", "top-left", 0, "BGR", 1.0, 0.0, 1.0, "float32", 1, "yunet"),
+    "face_recognition_sface_2021dec": ("face-embed", (112, 112), "stretch", None, None, "RGB", 1.0, 0.0, 1.0, "float32", 0, None),
+    "yolov8n_coco_dynint8": ("detect", (640, 640), "letterbox", "center", 114, "RGB", 1 / 255, 0.0, 1.0, "float32", 80, None),
+    "yolov5n_coco_fp16": ("detect", (640, 640), "letterbox", "center", 114, "RGB", 1 / 255, 0.0, 1.0, "float16", 80, "yolov5"),
+    "retinaface_mobilenet0.25_640": ("face-detect", (640, 640), "letterbox", "top-left", 0, "BGR", 1.0, None, 1.0, "float32", 1, "retinaface"),
+    "scrfd_500m_kps": ("face-detect", (640, 640), "letterbox", "top-left", 0, "RGB", 1.0, 127.5, 128.0, "float32", 1, "scrfd"),
+    "scrfd_2.5g_kps": ("face-detect", (640, 640), "letterbox", "top-left", 0, "RGB", 1.0, 127.5, 128.0, "float32", 1, "scrfd"),
+    "ultraface_version-RFB-320": ("face-detect", (240, 320), "stretch", None, None, "RGB", 1.0, 127.0, 128.0, "float32", 1, "ultraface"),
+    "mobilefacenet_128d": ("face-embed", (112, 112), "stretch", None, None, "RGB", 1.0, 127.5, 128.0, "float32", 0, None),
+}  # fmt: skip
+
+
+def test_every_catalog_model_is_checked_here() -> None:
+    assert set(MANIFEST) == set(load_catalog(bundled_catalog_path()).models)
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_bundled_config_matches_manifest(name: str, models_dir: Path) -> None:
+    task, size, resize, placement, pad, color, scale, mean, std, dtype, labels, layout = MANIFEST[
+        name
+    ]
+    spec = resolve(name, models_dir)
+    assert (spec.task, spec.input.size, spec.input.resize) == (task, size, resize)
+    if placement is not None:
+        assert (spec.input.placement, spec.input.pad_value) == (placement, pad)
+    assert (spec.input.color, spec.input.dtype) == (color, dtype)
+    assert spec.input.scale == pytest.approx(scale)
+    if mean is not None:
+        assert spec.input.mean == (mean,) * 3 and spec.input.std == (std,) * 3
+    assert len(spec.labels) == labels
+    assert spec.output.layout == layout
+
+
+def test_classifier_normalisation(models_dir: Path) -> None:
+    spec = resolve("mobilenetv2_float32", models_dir)
+    assert spec.input.resize_short == 256
+    assert spec.input.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert spec.input.std == pytest.approx((0.229, 0.224, 0.225))
+    assert (spec.labels[285], spec.labels[967]) == ("Egyptian cat", "espresso")
+    assert spec.output.kind == "logits"
+
+
+def test_retinaface_subtracts_bgr_means(models_dir: Path) -> None:
+    assert resolve("retinaface_mobilenet0.25_640", models_dir).input.mean == (104.0, 117.0, 123.0)
+
+
+def test_embedder_thresholds(models_dir: Path) -> None:
+    assert resolve("face_recognition_sface_2021dec", models_dir).similarity == 0.363
+    assert resolve("mobilefacenet_128d", models_dir).similarity == 0.48
+
+
+def test_scrfd_input_is_dynamic(models_dir: Path) -> None:
+    spec = resolve("scrfd_500m_kps", models_dir)
+    assert spec.input.dynamic_hw is True and spec.input.batch == 1
+
+
+def test_yolox_labels_are_the_ultralytics_coco_names(models_dir: Path) -> None:
+    """Our hand-written COCO list equals the names YOLOv8n's own metadata carries."""
+    assert (
+        resolve("yolox_nano", models_dir).labels
+        == resolve("yolov8n_coco_dynint8", models_dir).labels
+    )

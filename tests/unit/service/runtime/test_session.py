@@ -1,0 +1,320 @@
+"""ModelSession over tiny graphs built in the tests: loading, input checks, providers, logging.
+
+This machine's onnxruntime is a CPU build; the GPU paths are covered in test_providers.py as
+pure functions. Here, where a test needs "CUDA requested but not usable", availability is faked.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from service.repository.metadata import TensorInfo
+from service.runtime.errors import (
+    InferenceError,
+    InputMismatchError,
+    ModelLoadError,
+    ProviderUnavailableError,
+)
+from service.runtime.session import ModelSession, session_options
+from service.settings import Settings
+from tests.onnx_graphs import build, identity_model, save, sum_model, tensor
+
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+@pytest.fixture
+def cpu_settings() -> Settings:
+    return Settings(providers=[CPU])
+
+
+@pytest.fixture
+def static_path(tmp_path: Path) -> Path:
+    return save(identity_model([1, 3, 4, 4]), tmp_path / "static.onnx")
+
+
+@pytest.fixture
+def static_session(static_path: Path, cpu_settings: Settings) -> ModelSession:
+    return ModelSession(static_path, cpu_settings)
+
+
+def fake_availability(monkeypatch: pytest.MonkeyPatch, available: list[str]) -> None:
+    monkeypatch.setattr(ort, "get_available_providers", lambda: available)
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def test_bad_bytes_are_a_load_error_naming_the_file(tmp_path: Path, cpu_settings: Settings) -> None:
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"<html>not a model</html>")
+    with pytest.raises(ModelLoadError, match=r"broken\.onnx"):
+        ModelSession(path, cpu_settings)
+
+
+def test_missing_file_is_a_load_error(tmp_path: Path, cpu_settings: Settings) -> None:
+    with pytest.raises(ModelLoadError, match=r"absent\.onnx"):
+        ModelSession(tmp_path / "absent.onnx", cpu_settings)
+
+
+def test_an_input_numpy_cannot_express_is_refused_at_load(
+    tmp_path: Path, cpu_settings: Settings
+) -> None:
+    path = save(identity_model([2], np.dtype(object), input_name="text"), tmp_path / "s.onnx")
+    with pytest.raises(ModelLoadError, match=r"'text'.*tensor\(string\)"):
+        ModelSession(path, cpu_settings)
+
+
+def test_signature_reports_inputs_outputs_and_metadata(
+    tmp_path: Path, cpu_settings: Settings
+) -> None:
+    metadata = {"names": "{0: 'cat', 1: 'dog'}", "stride": "32"}
+    model = identity_model(["batch", 3, 8, 8], input_name="images", output_name="out")
+    path = save(
+        build(model.graph.node, model.graph.input, model.graph.output, metadata=metadata),
+        tmp_path / "m.onnx",
+    )
+    signature = ModelSession(path, cpu_settings).signature()
+    assert signature.inputs == (TensorInfo("images", ("batch", 3, 8, 8), "tensor(float)"),)
+    assert signature.outputs == (TensorInfo("out", ("batch", 3, 8, 8), "tensor(float)"),)
+    assert dict(signature.metadata) == metadata
+
+
+# -- providers -----------------------------------------------------------------------------
+
+
+def test_runs_on_cpu_here(static_session: ModelSession) -> None:
+    assert static_session.providers_used == (CPU,)
+    assert static_session.provider == CPU
+    assert static_session.providers_requested == (CPU,)
+
+
+def test_per_model_providers_override_the_settings(static_path: Path) -> None:
+    session = ModelSession(static_path, Settings(providers=[CUDA, CPU]), providers=[CPU])
+    assert session.providers_requested == (CPU,)
+
+
+def test_cuda_missing_from_the_build_is_a_visible_warning(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_availability(monkeypatch, [CPU])
+    with caplog.at_level(logging.WARNING, logger="service.runtime.session"):
+        session = ModelSession(static_path, Settings(providers=[CUDA, CPU]))
+    assert session.providers_used == (CPU,)
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert CUDA in record.getMessage() and "static.onnx" in record.getMessage()
+
+
+@pytest.mark.skipif(
+    CUDA in ort.get_available_providers(), reason="CUDA is usable here, so nothing falls back"
+)
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_fallback_is_read_back_from_the_session(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime is asked for CUDA (faked as available) and silently runs on CPU instead."""
+    fake_availability(monkeypatch, [CUDA, CPU])
+    with caplog.at_level(logging.WARNING, logger="service.runtime.session"):
+        session = ModelSession(static_path, Settings(providers=[CUDA, CPU]))
+    assert session.providers_used == (CPU,)
+    assert any(CUDA in r.getMessage() for r in caplog.records)
+
+
+def test_require_gpu_without_gpu_is_an_error_naming_the_model(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_availability(monkeypatch, [CPU])
+    with pytest.raises(ProviderUnavailableError, match=r"static\.onnx.*require_gpu"):
+        ModelSession(static_path, Settings(require_gpu=True))
+
+
+@pytest.mark.skipif(
+    CUDA in ort.get_available_providers(), reason="CUDA is usable here, so nothing falls back"
+)
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_require_gpu_fails_when_the_session_fell_back(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_availability(monkeypatch, [CUDA, CPU])
+    with pytest.raises(ProviderUnavailableError, match=r"runs this model on \['CPU"):
+        ModelSession(static_path, Settings(providers=[CUDA, CPU], require_gpu=True))
+
+
+# -- session options -----------------------------------------------------------------------
+
+
+def test_session_options_follow_the_settings() -> None:
+    options = session_options(
+        Settings(
+            intra_op_threads=2,
+            inter_op_threads=1,
+            graph_optimization="basic",
+            enable_cpu_mem_arena=False,
+            ort_log_severity=4,
+        )
+    )
+    assert options.intra_op_num_threads == 2
+    assert options.inter_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert options.enable_cpu_mem_arena is False
+    assert options.log_severity_level == 4
+
+
+def test_log_severity_silences_onnxruntime_warnings(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An unused initializer (as in UltraFace) makes onnxruntime print a warning at load."""
+    model = identity_model([2])
+    unused = numpy_helper.from_array(np.zeros(3, np.float32), "unused_weight")
+    path = save(
+        build(model.graph.node, model.graph.input, model.graph.output, initializers=[unused]),
+        tmp_path / "noisy.onnx",
+    )
+    capfd.readouterr()
+    ModelSession(path, Settings(providers=[CPU], ort_log_severity=2))
+    assert "unused_weight" in capfd.readouterr().err  # the warning exists at warning level
+    ModelSession(path, Settings(providers=[CPU], ort_log_severity=3))
+    assert "unused_weight" not in capfd.readouterr().err
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def test_run_returns_the_outputs(static_session: ModelSession) -> None:
+    x = np.arange(48, dtype=np.float32).reshape(1, 3, 4, 4)
+    (y,) = static_session.run(x)
+    np.testing.assert_array_equal(y, x)
+
+
+def test_non_contiguous_input_is_accepted(tmp_path: Path, cpu_settings: Settings) -> None:
+    session = ModelSession(save(identity_model([1, 4, 3]), tmp_path / "t.onnx"), cpu_settings)
+    x = np.arange(12, dtype=np.float32).reshape(1, 3, 4).transpose(0, 2, 1)
+    np.testing.assert_array_equal(session.run(x)[0], x)
+
+
+@pytest.mark.parametrize(
+    ("array", "pattern"),
+    [
+        (np.zeros((1, 3, 4, 4), np.int64), r"'x' wants dtype float32, got int64"),
+        (np.zeros((1, 3, 4, 4), np.float64), r"wants dtype float32, got float64"),
+        (np.zeros((3, 4, 4), np.float32), r"wants rank 4 .* got rank 3"),
+        (np.zeros((1, 3, 4, 5), np.float32), r"axis 3: 5 instead of 4"),
+        (np.zeros((2, 3, 4, 4), np.float32), r"axis 0: 2 instead of 1"),
+        ([[0.0]], r"must be a numpy array, got list"),
+    ],
+)
+def test_mismatched_input_is_refused_precisely(
+    static_session: ModelSession, array: Any, pattern: str
+) -> None:
+    with pytest.raises(InputMismatchError, match=pattern):
+        static_session.run(array)
+
+
+def test_float16_model_takes_float32_at_half_precision(
+    tmp_path: Path, cpu_settings: Settings
+) -> None:
+    session = ModelSession(
+        save(identity_model([1, 5], np.float16), tmp_path / "half.onnx"), cpu_settings
+    )
+    assert session.signature().inputs[0].dtype == "tensor(float16)"
+    assert session.input_dtypes == {"x": np.dtype(np.float16)}
+    x = np.array([[0.1, 1.0 / 3.0, 2.5, 65504.0, -7.25]], np.float32)
+    (y,) = session.run(x)
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y, x.astype(np.float16))
+
+
+def test_dynamic_batch_runs_several_at_once(tmp_path: Path, cpu_settings: Settings) -> None:
+    session = ModelSession(save(identity_model(["n", 2, 3]), tmp_path / "d.onnx"), cpu_settings)
+    assert session.batch_capable
+    x = np.random.default_rng(0).random((5, 2, 3), dtype=np.float32)
+    np.testing.assert_array_equal(session.run(x)[0], x)
+
+
+def test_static_batch_is_not_batch_capable(static_session: ModelSession) -> None:
+    assert not static_session.batch_capable
+
+
+def test_multi_input_model_takes_a_mapping(tmp_path: Path, cpu_settings: Settings) -> None:
+    session = ModelSession(save(sum_model([2]), tmp_path / "sum.onnx"), cpu_settings)
+    a, b = np.array([1.0, 2.0], np.float32), np.array([10.0, 20.0], np.float32)
+    np.testing.assert_array_equal(session.run({"b": b, "a": a})[0], [11.0, 22.0])
+    with pytest.raises(InputMismatchError, match="pass a mapping"):
+        session.run(a)
+    with pytest.raises(InputMismatchError, match=r"missing \['b'\], unknown \['c'\]"):
+        session.run({"a": a, "c": b})
+
+
+def test_onnxruntime_failure_is_an_inference_error(tmp_path: Path, cpu_settings: Settings) -> None:
+    """Inputs that match the signature but break the graph: reshape 3 values into 2x2."""
+    shape = numpy_helper.from_array(np.array([2, 2], np.int64), "shape")
+    model = build(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        [tensor("x", ["n"])],
+        [tensor("y", [2, 2])],
+        initializers=[shape],
+    )
+    session = ModelSession(save(model, tmp_path / "reshape.onnx"), cpu_settings)
+    with pytest.raises(InferenceError, match=r"reshape\.onnx"):
+        session.run(np.zeros(3, np.float32))
+
+
+def test_concurrent_runs_each_get_their_own_answer(static_session: ModelSession) -> None:
+    inputs = [np.full((1, 3, 4, 4), i, np.float32) for i in range(32)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outputs = list(pool.map(lambda x: static_session.run(x)[0], inputs))
+    for x, y in zip(inputs, outputs, strict=True):
+        np.testing.assert_array_equal(y, x)
+
+
+# -- warmup --------------------------------------------------------------------------------
+
+
+def record_runs(session: ModelSession, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Spy on ``session.run``, still running the model."""
+    calls: list[dict[str, Any]] = []
+    real_run = session.run
+
+    def spy(inputs: Any) -> Any:
+        calls.append(dict(inputs))
+        return real_run(inputs)
+
+    monkeypatch.setattr(session, "run", spy)
+    return calls
+
+
+def test_warmup_runs_zeros_of_the_static_shape(
+    static_session: ModelSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = record_runs(static_session, monkeypatch)
+    assert not static_session.warmed
+    static_session.warmup()
+    assert static_session.warmed
+    ((x,),) = [list(call.values()) for call in calls]
+    assert x.shape == (1, 3, 4, 4) and x.dtype == np.float32 and not x.any()
+
+
+def test_warmup_fills_dynamic_axes(
+    tmp_path: Path, cpu_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save(identity_model(["batch", 3, "h", "w"], np.float16), tmp_path / "dyn.onnx")
+    session = ModelSession(path, cpu_settings)
+    calls = record_runs(session, monkeypatch)
+    session.warmup(dynamic_size=64)
+    session.warmup({"x": [2, 3, 32, 48]})
+    shapes = [(call["x"].shape, call["x"].dtype) for call in calls]
+    assert shapes == [((1, 3, 64, 64), np.float16), ((2, 3, 32, 48), np.float16)]
+
+
+def test_warmup_with_a_wrong_shape_is_refused(static_session: ModelSession) -> None:
+    with pytest.raises(InputMismatchError):
+        static_session.warmup({"x": [1, 3, 8, 8]})
+    assert not static_session.warmed
