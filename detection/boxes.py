@@ -11,6 +11,7 @@ from detection.errors import DetectionError
 
 BoxFormat = Literal["xyxy", "xywh", "cxcywh"]
 _FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
+_HALF = np.float32(0.5)
 
 
 def as_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
@@ -35,7 +36,8 @@ def box_convert(boxes: ArrayLike, in_fmt: BoxFormat, out_fmt: BoxFormat) -> NDAr
     if in_fmt == "xywh":
         x1, y1, x2, y2 = a, b, a + c, b + d
     elif in_fmt == "cxcywh":
-        x1, y1, x2, y2 = a - c / 2, b - d / 2, a + c / 2, b + d / 2
+        half_w, half_h = c * _HALF, d * _HALF
+        x1, y1, x2, y2 = a - half_w, b - half_h, a + half_w, b + half_h
     else:
         x1, y1, x2, y2 = a, b, c, d
     if out_fmt == "xyxy":
@@ -43,15 +45,15 @@ def box_convert(boxes: ArrayLike, in_fmt: BoxFormat, out_fmt: BoxFormat) -> NDAr
     elif out_fmt == "xywh":
         columns = (x1, y1, x2 - x1, y2 - y1)
     else:
-        columns = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+        columns = ((x1 + x2) * _HALF, (y1 + y2) * _HALF, x2 - x1, y2 - y1)
     return np.stack(columns, axis=1).astype(np.float32, copy=False)
 
 
 def box_area(boxes: ArrayLike) -> NDArray[np.float32]:
     """Area of xyxy boxes; degenerate boxes (x2 < x1 or y2 < y1) have area 0."""
     array = as_boxes(boxes)
-    width = np.clip(array[:, 2] - array[:, 0], 0, None)
-    height = np.clip(array[:, 3] - array[:, 1], 0, None)
+    width: NDArray[np.float32] = np.clip(array[:, 2] - array[:, 0], 0, None)
+    height: NDArray[np.float32] = np.clip(array[:, 3] - array[:, 1], 0, None)
     return (width * height).astype(np.float32, copy=False)
 
 

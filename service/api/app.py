@@ -1,0 +1,124 @@
+"""The FastAPI app factory, and ``serve`` for ``python -m service serve``.
+
+Models load in a background thread started by the lifespan, so the process answers
+``/health/live`` at once and ``/health/ready`` says 503 (with each model's status) until every
+model is loaded and warmed. Middlewares, outermost first: metrics (sees every status), the
+last-resort 500 problem, then the API key and body-size limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Security
+from fastapi.openapi.utils import get_openapi
+from fastapi.security import APIKeyHeader
+
+from service.api.admission import Admission
+from service.api.context import AppContext
+from service.api.limits import API_KEY_HEADER, RequestLimitsMiddleware
+from service.api.metrics import Metrics, MetricsMiddleware
+from service.api.problems import UnhandledErrorMiddleware, install_problem_handlers
+from service.api.routes import classify, detect, health, metrics, models
+from service.api.schemas import Problem
+from service.pipelines.registry import ModelRegistry
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TITLE = "Vision service"
+VERSION = "0.1.0"
+DESCRIPTION = (
+    "Object detection and image classification with exported ONNX models on onnxruntime. "
+    'Images go in as multipart/form-data (field `image`) or JSON (`{"image": base64}`); '
+    "errors are application/problem+json (RFC 9457)."
+)
+# Used while Settings has no max_concurrency / max_queue fields (VISION_MAX_CONCURRENCY,
+# VISION_MAX_QUEUE): inference requests running at once, and waiting before 503.
+DEFAULT_MAX_CONCURRENCY = 4
+DEFAULT_MAX_QUEUE = 64
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """An app serving ``registry`` (default: the models of ``settings.models_dir``)."""
+    settings = settings if settings is not None else Settings()
+    registry = registry if registry is not None else ModelRegistry(settings)
+    context = AppContext(
+        settings=settings,
+        models=registry,
+        metrics=Metrics(registry),
+        admission=Admission(
+            slots=getattr(settings, "max_concurrency", DEFAULT_MAX_CONCURRENCY),
+            queue=getattr(settings, "max_queue", DEFAULT_MAX_QUEUE),
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A daemon thread: shutting down never waits for a model that is still loading.
+        threading.Thread(
+            target=_load_models, args=(registry,), name="model-loader", daemon=True
+        ).start()
+        yield
+
+    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.context = context
+    install_problem_handlers(app)
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    # The header dependency only documents the key in OpenAPI; the middleware enforces it.
+    keyed = [Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))] if api_key else []
+    app.include_router(health.router)
+    for module in (detect, classify, models, metrics):
+        app.include_router(module.router, dependencies=keyed)
+    app.add_middleware(
+        RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes, api_key=api_key
+    )
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=context.metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _load_models(registry: ModelRegistry) -> None:
+    """Runs in the loader thread; an error here must not go unseen."""
+    try:
+        registry.load_all()
+    except Exception:
+        logger.exception("loading the models failed; /health/ready stays 503")
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the Problem schema the error responses refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    models_dir: Path | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Run the service with uvicorn; the arguments given override the settings'."""
+    settings = settings if settings is not None else Settings()
+    if models_dir is not None:
+        settings = settings.model_copy(update={"models_dir": models_dir})
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+    )

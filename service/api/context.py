@@ -1,0 +1,29 @@
+"""What routes share: settings, the model registry, metrics and the admission bound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.api.admission import Admission
+from service.api.metrics import Metrics
+from service.pipelines.registry import ModelRegistry
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    models: ModelRegistry
+    metrics: Metrics
+    admission: Admission
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]

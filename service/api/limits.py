@@ -1,0 +1,107 @@
+"""Checks done before a route runs: the API key, and the body size while it streams in.
+
+Pure ASGI, so a body over the limit is refused from its Content-Length before any of it is
+read, and a chunked body is cut off the moment it streams past the limit: no route ever holds
+more than ``max_body_bytes`` of it in memory.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.errors import (
+    BodyTooLargeError,
+    FieldProblem,
+    MalformedRequestError,
+    UnauthorizedError,
+)
+from service.api.problems import problem_for_exception
+
+API_KEY_HEADER = "X-API-Key"
+OPEN_PREFIX = "/health/"  # probes must work without the key
+
+
+class RequestLimitsMiddleware:
+    """401 without the right ``X-API-Key`` (when one is configured); 413 past the body limit."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, api_key: str | None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self._api_key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._authorize(scope)
+            self._check_declared_length(scope)
+        except (UnauthorizedError, BodyTooLargeError, MalformedRequestError) as exc:
+            await problem_for_exception(exc, instance=scope.get("path"))(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _authorize(self, scope: Scope) -> None:
+        if self._api_key is None or _route_path(scope).startswith(OPEN_PREFIX):
+            return
+        given = _header(scope, b"x-api-key")
+        if given is None:
+            raise UnauthorizedError(f"this service requires the {API_KEY_HEADER} header")
+        if not hmac.compare_digest(given, self._api_key):
+            raise UnauthorizedError(f"the {API_KEY_HEADER} header does not hold a valid key")
+
+    def _check_declared_length(self, scope: Scope) -> None:
+        declared = _header(scope, b"content-length")
+        if declared is None:
+            return
+        try:
+            length = int(declared)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise MalformedRequestError(
+                "Content-Length is not a byte count",
+                errors=[
+                    FieldProblem(
+                        "header", "Content-Length", f"got {declared[:40].decode('latin-1')!r}"
+                    )
+                ],
+            )
+        if length > self.max_body_bytes:
+            raise BodyTooLargeError(self._too_large(f"Content-Length is {length} bytes"))
+
+    def _counting(self, receive: Receive) -> Receive:
+        """Wrap ``receive`` so a body streaming past the limit raises before it is kept."""
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLargeError(
+                        self._too_large(f"the body streamed past {self.max_body_bytes} bytes")
+                    )
+            return message
+
+        return counting_receive
+
+    def _too_large(self, what: str) -> str:
+        return f"{what}; the limit is {self.max_body_bytes} bytes (VISION_MAX_BODY_BYTES)"
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches, without any mount prefix (``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

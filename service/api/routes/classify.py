@@ -1,0 +1,41 @@
+"""``POST /classify``: the most probable classes of one image."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from service.api.context import Context
+from service.api.inference import infer, ready_pipeline, server_timing
+from service.api.routes.responses import INFERENCE_ERRORS, ModelName
+from service.api.schemas import ClassifyResponse
+from service.api.uploads import image_request_body
+from service.pipelines.classifier import Classifier
+
+router = APIRouter(tags=["classification"])
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    responses=INFERENCE_ERRORS,
+    openapi_extra=image_request_body(),
+    summary="Classify an image",
+)
+async def classify(
+    request: Request,
+    response: Response,
+    context: Context,
+    model: ModelName = None,
+    top_k: Annotated[int, Query(ge=1, le=1000, description="How many classes to return.")] = 5,
+) -> ClassifyResponse:
+    """The ``top_k`` most probable classes, most probable first, with probabilities."""
+    started = time.perf_counter()
+    classifier: Classifier = ready_pipeline(context, request, "classify", model)
+    run = partial(classifier.run, top_k=top_k)
+    inferred = await infer(context, request, run, model=classifier.info.name, started=started)
+    response.headers["Server-Timing"] = server_timing(inferred.timings)
+    return ClassifyResponse.of(inferred.result, inferred.timings)

@@ -1,0 +1,169 @@
+"""Response bodies, as pydantic models so /openapi.json documents every answer exactly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.pipelines.results import ClassificationResult, DetectionResult, ModelInfo
+
+
+class ModelRef(BaseModel):
+    """Which model answered, and the onnxruntime execution provider it really ran on."""
+
+    name: str
+    task: str
+    provider: str = Field(examples=["CPUExecutionProvider"])
+
+    @classmethod
+    def of(cls, info: ModelInfo) -> ModelRef:
+        return cls(name=info.name, task=info.task, provider=info.provider)
+
+
+class TimingsMs(BaseModel):
+    """Milliseconds per stage; ``total`` also covers reading the upload and queueing."""
+
+    decode: float
+    preprocess: float
+    inference: float
+    postprocess: float
+    total: float
+
+
+class ImageSize(BaseModel):
+    """The upright image (after EXIF orientation), in pixels."""
+
+    width: int
+    height: int
+
+
+class Box(BaseModel):
+    """Corners in the upright image's pixels: (x1, y1) top-left, (x2, y2) bottom-right."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class Detection(BaseModel):
+    box: Box
+    confidence: float
+    class_id: int
+    label: str
+    keypoints: list[list[float]] | None = Field(
+        None, description="Pose models only: one [x, y, ...] per keypoint, in image pixels."
+    )
+
+
+class DetectResponse(BaseModel):
+    model: ModelRef
+    image: ImageSize
+    detections: list[Detection]
+    timings_ms: TimingsMs
+
+    @classmethod
+    def of(cls, result: DetectionResult, timings: TimingsMs) -> DetectResponse:
+        keypoints = result.keypoints.tolist() if result.keypoints is not None else None
+        detections = [
+            Detection(
+                box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
+                confidence=confidence,
+                class_id=class_id,
+                label=label,
+                keypoints=keypoints[i] if keypoints is not None else None,
+            )
+            for i, ((x1, y1, x2, y2), confidence, class_id, label) in enumerate(
+                zip(
+                    result.xyxy.tolist(),
+                    result.confidence.tolist(),
+                    result.class_id.tolist(),
+                    result.labels,
+                    strict=True,
+                )
+            )
+        ]
+        height, width = result.image_hw
+        return cls(
+            model=ModelRef.of(result.model),
+            image=ImageSize(width=width, height=height),
+            detections=detections,
+            timings_ms=timings,
+        )
+
+
+class PredictionOut(BaseModel):
+    class_id: int
+    label: str
+    score: float = Field(description="Probability, 0 to 1; the top-k are most probable first.")
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelRef
+    predictions: list[PredictionOut]
+    timings_ms: TimingsMs
+
+    @classmethod
+    def of(cls, result: ClassificationResult, timings: TimingsMs) -> ClassifyResponse:
+        return cls(
+            model=ModelRef.of(result.model),
+            predictions=[
+                PredictionOut(class_id=p.class_id, label=p.label, score=p.score)
+                for p in result.predictions
+            ],
+            timings_ms=timings,
+        )
+
+
+class ModelDescription(BaseModel):
+    """One configured model; further keys the registry reports are passed through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    status: str = Field(description='"loading", "ready", "not pulled" or "error: <why>".')
+    task: str | None = Field(None, description="Known once model.toml or the model is read.")
+    providers_requested: list[str] = Field(default_factory=list)
+    providers_used: list[str] = Field(
+        default_factory=list, description="What onnxruntime actually uses, best first."
+    )
+    provider: str | None = Field(None, description="The provider the model's nodes run on.")
+    layout: str | None = Field(None, description="Detectors: the output layout decoded.")
+    input_size: list[int] | None = Field(None, description="[height, width] of the network.")
+    labels_count: int | None = None
+    thresholds: dict[str, float | int | bool] = Field(default_factory=dict)
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelDescription]
+
+
+class LiveResponse(BaseModel):
+    status: Literal["live"] = "live"
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"] = "ready"
+    models: dict[str, str] = Field(description="Each configured model's status.")
+
+
+class FieldError(BaseModel):
+    """One invalid input: where (``query``, ``body``, ``header``), which, and why."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    in_: str = Field(alias="in")
+    name: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; every error answer has this shape."""
+
+    type: str = Field(examples=["urn:vision-service:problem:unknown-model"])
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None

@@ -1,0 +1,161 @@
+"""Getting image bytes out of a request: multipart file parts, or JSON with base64 strings.
+
+Routes read the body themselves (not through FastAPI parameters) so the size limit applies to
+the raw stream and every malformed body gets a 400 that says which fields were expected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+
+from service.api.errors import FieldProblem, MalformedRequestError, UnsupportedMediaTypeError
+
+IMAGE_FIELD = "image"
+MULTIPART = "multipart/form-data"
+JSON = "application/json"
+_DATA_URL = re.compile(r"^data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*),", re.IGNORECASE)
+
+
+async def read_image(request: Request) -> bytes:
+    """The bytes of the one image a route reads, from field ``image``."""
+    return (await read_images(request, (IMAGE_FIELD,)))[IMAGE_FIELD]
+
+
+async def read_images(request: Request, names: Sequence[str]) -> dict[str, bytes]:
+    """One image per name in ``names``, each from the multipart part or JSON key of that name."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == MULTIPART:
+        return await _from_multipart(request, names)
+    if media_type == JSON or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return _from_json(await request.body(), names)
+    raise UnsupportedMediaTypeError(
+        f"Content-Type {media_type or '(none)'} is not accepted; send {MULTIPART} with "
+        f"{_fields(names)} as file part(s), or {JSON} with {_fields(names)} as base64 string(s)"
+    )
+
+
+async def _from_multipart(request: Request, names: Sequence[str]) -> dict[str, bytes]:
+    try:
+        async with request.form(max_files=len(names) + 8, max_fields=32) as form:
+            images: dict[str, bytes] = {}
+            for name in names:
+                parts = form.getlist(name)
+                if len(parts) != 1:
+                    raise _field_error(name, _count_problem(len(parts), list(form.keys())), names)
+                part = parts[0]
+                if not isinstance(part, UploadFile):
+                    raise _field_error(
+                        name,
+                        f"must be a file part (with a filename), e.g. curl -F {name}=@photo.jpg",
+                        names,
+                    )
+                images[name] = await part.read()
+            return images
+    except StarletteHTTPException as exc:  # Starlette's report of a malformed multipart body
+        raise MalformedRequestError(f"the multipart body cannot be parsed: {exc.detail}") from None
+
+
+def _from_json(body: bytes, names: Sequence[str]) -> dict[str, bytes]:
+    try:
+        payload: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise MalformedRequestError(
+            f"the JSON body must be an object with {_fields(names)}, not {type(payload).__name__}"
+        )
+    images: dict[str, bytes] = {}
+    for name in names:
+        if name not in payload:
+            raise _field_error(name, _count_problem(0, list(payload)), names)
+        value = payload[name]
+        if not isinstance(value, str):
+            raise _field_error(
+                name, f"must be a base64 string or data URL, not {type(value).__name__}", names
+            )
+        images[name] = decode_base64(value, name)
+    return images
+
+
+def decode_base64(text: str, name: str) -> bytes:
+    """Standard or URL-safe base64, padded or not, line-wrapped or not, or a base64 data URL."""
+    match = _DATA_URL.match(text)
+    if match:
+        if ";base64" not in match.group("params").lower():
+            raise _field_error(name, "is a data URL without ;base64 (use data:...;base64,...)")
+        text = text[match.end() :]
+    compact = "".join(text.split())
+    if "-" in compact or "_" in compact:
+        compact = compact.replace("-", "+").replace("_", "/")
+    compact += "=" * (-len(compact) % 4)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _field_error(name, f"is not valid base64 ({exc})") from None
+
+
+def _count_problem(count: int, present: list[str]) -> str:
+    if count == 0:
+        seen = ", ".join(repr(key) for key in present[:10]) or "none"
+        return f"is missing (fields present: {seen})"
+    return f"must appear once, found {count} times"
+
+
+def _field_error(
+    name: str, problem: str, expected: Sequence[str] | None = None
+) -> MalformedRequestError:
+    wanted = f"; expected {_fields(expected)}" if expected else ""
+    return MalformedRequestError(
+        f"field {name!r} {problem}{wanted}",
+        errors=[FieldProblem("body", name, problem)],
+    )
+
+
+def _fields(names: Sequence[str]) -> str:
+    return " and ".join(repr(name) for name in names)
+
+
+def image_request_body(names: Sequence[str] = (IMAGE_FIELD,)) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for routes that read images with ``read_images``."""
+    required = list(names)
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                MULTIPART: {
+                    "schema": {
+                        "type": "object",
+                        "required": required,
+                        "properties": {
+                            name: {"type": "string", "format": "binary"} for name in names
+                        },
+                    }
+                },
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": required,
+                        "properties": {
+                            name: {
+                                "type": "string",
+                                "description": "base64 image bytes, or a data URL "
+                                "(data:image/jpeg;base64,...)",
+                            }
+                            for name in names
+                        },
+                    }
+                },
+            },
+        }
+    }

@@ -1,0 +1,46 @@
+"""FaceEmbedder: align by 5 landmarks (or take an aligned crop), embed, L2-normalise."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from service.pipelines.alignment import ALIGNED_SIZE, align_face
+from service.pipelines.preprocess import to_tensor
+from service.pipelines.results import Embedding, ModelInfo
+from service.pipelines.runner import Runner
+from service.repository.spec import ModelSpec
+
+
+def l2_normalise(vector: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Unit length, so a dot product is the cosine similarity."""
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
+
+
+class FaceEmbedder:
+    """Unit-length face embeddings compared by cosine against ``threshold``."""
+
+    def __init__(self, name: str, spec: ModelSpec, runner: Runner) -> None:
+        self.spec = spec
+        self.runner = runner
+        self.threshold = float(spec.similarity if spec.similarity is not None else 0.0)
+        self.info = ModelInfo(name=name, task=spec.task, provider=runner.providers_used[0])
+
+    def embed(self, pixels: NDArray[np.uint8], landmarks: NDArray[np.floating] | None) -> Embedding:
+        """Embed the face at ``landmarks``; None means ``pixels`` already is an aligned crop."""
+        aligned = _as_aligned(pixels) if landmarks is None else align_face(pixels, landmarks)
+        output = self.runner.run(to_tensor(aligned, self.spec.input))[0]
+        vector = np.asarray(output, dtype=np.float32).reshape(-1)
+        return Embedding(vector=l2_normalise(vector), aligned=aligned)
+
+
+def _as_aligned(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """An already aligned crop, resized to 112x112 when it comes at another size."""
+    if pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE):
+        return pixels
+    resized = Image.fromarray(pixels).resize(
+        (ALIGNED_SIZE, ALIGNED_SIZE), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.uint8)

@@ -1,0 +1,81 @@
+"""What pipelines return: plain dataclasses, no JSON; the API layer shapes the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model answered, and on which execution provider it really ran."""
+
+    name: str
+    task: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each stage after decoding."""
+
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+
+    @classmethod
+    def between(cls, start: float, prepared: float, inferred: float, done: float) -> Timings:
+        """From four ``time.perf_counter()`` readings taken at the stage boundaries."""
+        return cls(
+            preprocess_ms=round((prepared - start) * 1000.0, 3),
+            inference_ms=round((inferred - prepared) * 1000.0, 3),
+            postprocess_ms=round((done - inferred) * 1000.0, 3),
+        )
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Detections of one image in its (upright) pixels, best first."""
+
+    model: ModelInfo
+    image_hw: tuple[int, int]
+    xyxy: NDArray[np.float32]
+    confidence: NDArray[np.float32]
+    class_id: NDArray[np.int64]
+    labels: list[str]
+    timings: Timings
+    keypoints: NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of a classification, with its probability."""
+
+    class_id: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ClassificationResult:
+    """The top-k classes of one image, most probable first."""
+
+    model: ModelInfo
+    predictions: list[Prediction]
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """An L2-normalised face embedding and the aligned 112x112 crop it came from."""
+
+    vector: NDArray[np.float32]
+    aligned: NDArray[np.uint8]
+
+
+def label_for(labels: Sequence[str], class_id: int) -> str:
+    """The class name, or the id as text for a class the label list does not cover."""
+    return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)

@@ -1,0 +1,60 @@
+"""An app over fake pipelines, and clients for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api import create_app
+from service.settings import Settings
+from tests.unit.service.api.fakes import FakeClassifier, FakeDetector, FakeRegistry
+
+
+@pytest.fixture
+def detector() -> FakeDetector:
+    return FakeDetector()
+
+
+@pytest.fixture
+def classifier() -> FakeClassifier:
+    return FakeClassifier()
+
+
+@pytest.fixture
+def registry(detector: FakeDetector, classifier: FakeClassifier) -> FakeRegistry:
+    return FakeRegistry(detector, classifier)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return Settings(**{"models_dir": tmp_path, "api_key": None, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def make_client(
+    make_settings: Callable[..., Settings], registry: FakeRegistry
+) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(**settings)``: a started client (lifespan run) over ``registry``."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides), registry))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
