@@ -8,7 +8,6 @@ for ``--models-dir`` and ``VISION_MODELS_SOURCE`` for ``--from``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the HTTP service")
     serve_cmd.add_argument("--host", help=f"default: VISION_HOST or {settings.host}")
     serve_cmd.add_argument("--port", type=int, help=f"default: VISION_PORT or {settings.port}")
+    serve_cmd.add_argument(
+        "--models-dir", type=Path, help=f"default: VISION_MODELS_DIR or {settings.models_dir}"
+    )
     serve_cmd.set_defaults(run=_serve)
     return parser
 
@@ -108,14 +110,9 @@ def _listing(catalog: Catalog, models_dir: Path) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    try:
-        api = importlib.import_module("service.api")
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.api":
-            raise
-        print("error: service.api is not part of this build; cannot serve", file=sys.stderr)
-        return 2
-    api.serve(host=args.host, port=args.port)
+    from service.api import serve  # imported here: `pull` must not pay for the web stack
+
+    serve(host=args.host, port=args.port, models_dir=args.models_dir)
     return 0
 
 

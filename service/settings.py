@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest decoded image, width x height (422 above it).",
     )
+    max_concurrency: int = Field(
+        default=4, ge=1, description="Requests running inference at once; more wait in a queue."
+    )
+    max_queue: int = Field(
+        default=64, ge=0, description="Requests allowed to wait; beyond it, 503 with Retry-After."
+    )
 
     @field_validator("providers", mode="before")
     @classmethod

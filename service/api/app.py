@@ -39,10 +39,6 @@ DESCRIPTION = (
     'Images go in as multipart/form-data (field `image`) or JSON (`{"image": base64}`); '
     "errors are application/problem+json (RFC 9457)."
 )
-# Used while Settings has no max_concurrency / max_queue fields (VISION_MAX_CONCURRENCY,
-# VISION_MAX_QUEUE): inference requests running at once, and waiting before 503.
-DEFAULT_MAX_CONCURRENCY = 4
-DEFAULT_MAX_QUEUE = 64
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
@@ -54,8 +50,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         models=registry,
         metrics=Metrics(registry),
         admission=Admission(
-            slots=getattr(settings, "max_concurrency", DEFAULT_MAX_CONCURRENCY),
-            queue=getattr(settings, "max_queue", DEFAULT_MAX_QUEUE),
+            slots=settings.max_concurrency,
+            queue=settings.max_queue,
         ),
     )
 

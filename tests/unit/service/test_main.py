@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import pytest
@@ -31,21 +30,17 @@ def test_pull_of_an_unknown_model_exits_one(
     assert "no model named 'yolo9000'" in capsys.readouterr().err
 
 
-def test_serve_hands_host_and_port_to_service_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str | None, int | None]] = []
-    api = types.SimpleNamespace(serve=lambda host, port: calls.append((host, port)))
-    monkeypatch.setattr(cli, "importlib", types.SimpleNamespace(import_module=lambda name: api))
-    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "9000"]) == 0
-    assert cli.main(["serve"]) == 0
-    assert calls == [("0.0.0.0", 9000), (None, None)]
-
-
-def test_serve_without_service_api_says_so(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_serve_hands_host_port_and_models_dir_to_service_api(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def missing(name: str) -> types.ModuleType:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    import service.api
 
-    monkeypatch.setattr(cli, "importlib", types.SimpleNamespace(import_module=missing))
-    assert cli.main(["serve"]) == 2
-    assert "service.api is not part of this build" in capsys.readouterr().err
+    calls: list[tuple[str | None, int | None, Path | None]] = []
+
+    def fake_serve(host: str | None, port: int | None, models_dir: Path | None) -> None:
+        calls.append((host, port, models_dir))
+
+    monkeypatch.setattr(service.api, "serve", fake_serve)
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "9000", "--models-dir", "m"]) == 0
+    assert cli.main(["serve"]) == 0
+    assert calls == [("0.0.0.0", 9000, Path("m")), (None, None, None)]
