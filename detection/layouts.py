@@ -67,6 +67,11 @@ def _single_output(
     rows, columns = _static(shape[1]), _static(shape[2])
     if meta.get("end2end", "").lower() == "true" or (columns == 6 and rows != 6):
         return "end2end"
+    if rows is not None and rows == columns:
+        raise LayoutError(
+            f"the output {described} is square: channels-first [B, 4 + nc, N] and rows "
+            "[B, N, 4 + nc] read the same; set [output] layout in model.toml"
+        )
     keypoints = _keypoint_channels(meta)
     readings = []
     if num_classes is not None:
