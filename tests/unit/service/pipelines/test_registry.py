@@ -1,0 +1,109 @@
+"""The registry over tiny ONNX graphs: statuses, lookups, and per-model failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from service.pipelines.classifier import Classifier
+from service.pipelines.registry import ModelNotReadyError, ModelRegistry, UnknownModelError
+from service.repository import ModelConfigError
+from service.settings import Settings
+from tests.onnx_graphs import build, save, tensor
+
+CLASSIFY_TOML = """task = "classify"
+[input]
+size = [8, 8]
+resize = "stretch"
+[output]
+kind = "logits"
+"""
+
+
+def mean_colour_classifier(path: Path) -> None:
+    """Logits = the mean of each colour channel: a 3-class 'classifier' anyone can check."""
+    node = helper.make_node("ReduceMean", ["x"], ["logits"], axes=[2, 3], keepdims=0)
+    model = build([node], [tensor("x", (1, 3, 8, 8))], [tensor("logits", (1, 3))])
+    model.opset_import[0].version = 17
+    save(model, path)
+
+
+def make_model(root: Path, name: str, labels: list[str], toml: str = CLASSIFY_TOML) -> Path:
+    folder = root / name
+    mean_colour_classifier(folder / "model.onnx")
+    (folder / "model.toml").write_text(toml)
+    (folder / "labels.txt").write_text("\n".join(labels) + "\n")
+    return folder
+
+
+def registry_for(root: Path) -> ModelRegistry:
+    return ModelRegistry(Settings(models_dir=root, providers=["CPUExecutionProvider"]))
+
+
+def test_models_are_loading_until_load_all_then_ready_and_served(tmp_path: Path) -> None:
+    make_model(tmp_path, "colours", ["red", "green", "blue"])
+    registry = registry_for(tmp_path)
+    assert registry.status() == {"colours": "loading"}
+    assert not registry.ready
+    with pytest.raises(ModelNotReadyError, match="not ready: loading"):
+        registry.get("classify")
+    registry.load_all()
+    assert registry.ready
+    classifier = registry.get("classify")
+    assert isinstance(classifier, Classifier)
+    green = np.zeros((20, 30, 3), np.uint8)
+    green[..., 1] = 200
+    result = classifier.run(green, top_k=2)
+    assert [p.label for p in result.predictions] == ["green", "red"]
+    assert result.model.provider == "CPUExecutionProvider"
+    (described,) = registry.describe()
+    assert described["providers_used"] == ["CPUExecutionProvider"]
+    assert described["labels_count"] == 3
+
+
+def test_a_broken_model_fails_alone_with_its_reason(tmp_path: Path) -> None:
+    make_model(tmp_path, "good", ["red", "green", "blue"])
+    make_model(tmp_path, "miscounted", ["red", "green"])
+    broken = make_model(tmp_path, "garbage", ["a", "b", "c"])
+    (broken / "model.onnx").write_bytes(b"this is not an onnx file")
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    status = registry.status()
+    assert status["good"] == "ready"
+    assert status["miscounted"].startswith("error: ")
+    assert "labels.txt: 2 labels" in status["miscounted"]
+    assert status["garbage"].startswith("error: ") and "cannot load" in status["garbage"]
+    assert not registry.ready
+    with pytest.raises(ModelNotReadyError, match="garbage"):
+        registry.get("classify", "garbage")
+
+
+def test_unknown_names_and_tasks_are_refused_with_what_exists(tmp_path: Path) -> None:
+    make_model(tmp_path, "colours", ["red", "green", "blue"])
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    with pytest.raises(
+        UnknownModelError, match="no classify model named 'nope'; classify models: colours"
+    ):
+        registry.get("classify", "nope")
+    with pytest.raises(UnknownModelError, match="no model serves task 'detect'"):
+        registry.get("detect")
+    with pytest.raises(UnknownModelError, match="no detect model named 'colours'"):
+        registry.get("detect", "colours")
+
+
+def test_a_model_not_pulled_is_listed_as_such(tmp_path: Path) -> None:
+    folder = make_model(tmp_path, "later", ["a", "b", "c"])
+    (folder / "model.onnx").unlink()
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    assert registry.status() == {"later": "not pulled"}
+
+
+def test_an_invalid_model_toml_stops_the_start_naming_file_and_key(tmp_path: Path) -> None:
+    make_model(tmp_path, "typo", ["a", "b", "c"], CLASSIFY_TOML + "colour = 'RGB'\n")
+    with pytest.raises(ModelConfigError, match=r"typo/model.toml: .*colour"):
+        registry_for(tmp_path)
