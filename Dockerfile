@@ -14,11 +14,9 @@ FROM ${PYTHON_IMAGE} AS cpu
 ARG MODELS_SOURCE=""
 ARG PULL_MODELS=1
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    VISION_HOST=0.0.0.0 VISION_PORT=8000 VISION_MODELS_DIR=/app/models \
-    VISION_GALLERY_PATH=/data/gallery.sqlite3
+    VISION_HOST=0.0.0.0 VISION_PORT=8000 VISION_MODELS_DIR=/app/models
 WORKDIR /app
-RUN useradd --system --uid 10001 --home-dir /app vision \
- && mkdir -p /data && chown vision /data
+RUN useradd --system --uid 10001 --home-dir /app vision
 COPY pyproject.toml README.md ./
 COPY detection ./detection
 COPY service ./service
@@ -43,7 +41,7 @@ ARG MODELS_SOURCE=""
 ARG PULL_MODELS=1
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VISION_HOST=0.0.0.0 VISION_PORT=8000 VISION_MODELS_DIR=/app/models \
-    VISION_GALLERY_PATH=/data/gallery.sqlite3 VISION_REQUIRE_GPU=true \
+    VISION_REQUIRE_GPU=true \
     VISION_TRT_ENGINE_CACHE_DIR=/data/trt-cache
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \

@@ -5,6 +5,8 @@ common export layout, and k-means anchors. Imports only numpy and the standard l
 can be installed and used on any model output without the service around it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from detection.boxes import box_area, box_convert, box_iou, clip_boxes
 from detection.candidates import Candidates, LayoutParams
 from detection.errors import DetectionError, LayoutError
@@ -12,7 +14,11 @@ from detection.geometry import Transform, letterbox, resize_crop, stretch
 from detection.nms import batched_nms, nms
 from detection.postprocess import Detections, postprocess
 
+if TYPE_CHECKING:
+    from detection.anchors import AnchorResult, kmeans_anchors
+
 __all__ = [
+    "AnchorResult",
     "Candidates",
     "DetectionError",
     "Detections",
@@ -24,9 +30,19 @@ __all__ = [
     "box_convert",
     "box_iou",
     "clip_boxes",
+    "kmeans_anchors",
     "letterbox",
     "nms",
     "postprocess",
     "resize_crop",
     "stretch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Anchors load on first use, so ``python -m detection.anchors`` finds its module unloaded."""
+    if name in ("AnchorResult", "kmeans_anchors"):
+        from detection import anchors
+
+        return getattr(anchors, name)
+    raise AttributeError(f"module 'detection' has no attribute {name!r}")

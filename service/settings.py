@@ -36,10 +36,6 @@ class Settings(BaseSettings):
         description="Mirror for `pull`: a directory or HTTP base URL holding the catalog's files "
         "under their file names; unset = each file's source URL from the catalog.",
     )
-    gallery_path: Path = Field(
-        default=Path("gallery.sqlite3"),
-        description="SQLite file of the face gallery (enrolled subjects and their embeddings).",
-    )
 
     # -- execution providers ----------------------------------------------------------------
     providers: Annotated[list[str], NoDecode] = Field(
