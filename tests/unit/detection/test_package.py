@@ -14,7 +14,7 @@ REQUIRED = {
 
 
 def test_public_names_are_exported_and_resolve() -> None:
-    assert REQUIRED <= set(detection.__all__)
+    assert set(detection.__all__) >= REQUIRED
     for name in detection.__all__:
         assert getattr(detection, name) is not None
 
