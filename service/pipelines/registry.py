@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detection import DetectionError
 from detection.layouts import detect_layout
 from service.errors import ServiceError
 from service.pipelines.classifier import Classifier
@@ -66,7 +67,7 @@ class ModelRegistry:
                 continue
             try:
                 self._load(slot)
-            except ServiceError as error:
+            except (ServiceError, DetectionError) as error:
                 logger.error("model %s failed to load: %s", name, error)
                 with self._lock:
                     slot.status = f"error: {error}"

@@ -107,3 +107,35 @@ def test_an_invalid_model_toml_stops_the_start_naming_file_and_key(tmp_path: Pat
     make_model(tmp_path, "typo", ["a", "b", "c"], CLASSIFY_TOML + "colour = 'RGB'\n")
     with pytest.raises(ModelConfigError, match=r"typo/model.toml: .*colour"):
         registry_for(tmp_path)
+
+
+DETECT_TOML = """task = "detect"
+[input]
+size = [32, 32]
+"""
+
+
+def constant_output_model(path: Path, shape: tuple[int, ...]) -> None:
+    """A 'detector' whose output is zeros of ``shape`` whatever the image: only shapes matter."""
+    value = helper.make_tensor("zeros", 1, shape, np.zeros(shape, np.float32).ravel().tolist())
+    node = helper.make_node("Constant", [], ["out"], value=value)
+    save(build([node], [tensor("x", (1, 3, 32, 32))], [tensor("out", shape)]), path)
+
+
+def test_an_ambiguous_output_layout_is_refused_for_that_model(tmp_path: Path) -> None:
+    folder = tmp_path / "square"
+    constant_output_model(folder / "model.onnx", (1, 84, 84))
+    (folder / "model.toml").write_text(DETECT_TOML)
+    (folder / "labels.txt").write_text("\n".join(str(i) for i in range(80)) + "\n")
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    assert registry.status()["square"].startswith("error: ")
+    assert "set [output] layout in model.toml" in registry.status()["square"]
+
+
+def test_missing_labels_are_refused_naming_the_file(tmp_path: Path) -> None:
+    folder = make_model(tmp_path, "nameless", ["a", "b", "c"])
+    (folder / "labels.txt").unlink()
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    assert "labels.txt: missing" in registry.status()["nameless"]
