@@ -66,14 +66,20 @@ def _overlapping_pairs(
 ) -> tuple[Int64Array, Int64Array] | None:
     """All same-class pairs with IoU > threshold, or None when there are too many candidates.
 
-    A sweep on x1 within each class keeps the candidate pairs to boxes whose x-ranges overlap.
+    A sweep on x1 within each class keeps the candidate pairs to boxes whose x-ranges overlap
+    enough to reach the threshold.
     """
     count = boxes.shape[0]
     x_min = float(boxes[:, 0].min())
     span = np.ceil(float(boxes[:, 2].max()) - x_min) + 1.0
     class_base = (classes - classes.min()).astype(np.float64) * span
-    starts = class_base + (boxes[:, 0].astype(np.float64) - x_min)
-    ends = class_base + np.maximum(boxes[:, 2].astype(np.float64) - x_min, 0.0)
+    x1, x2 = boxes[:, 0].astype(np.float64), boxes[:, 2].astype(np.float64)
+    # IoU > t needs the x-overlap to exceed t x the earlier box's width (the overlap's height is
+    # at most that box's height), so later boxes must start before x2 - t * width. The 0.999
+    # keeps the window a little wider than needed; the exact IoU below decides.
+    reach = x2 - max(float(threshold), 0.0) * 0.999 * (x2 - x1)
+    starts = class_base + (x1 - x_min)
+    ends = class_base + np.maximum(reach - x_min, 0.0)
     order = np.argsort(starts, kind="stable")
     window_end = np.searchsorted(starts[order], ends[order], side="left")
     partners = np.clip(window_end - np.arange(count) - 1, 0, None)
@@ -147,10 +153,11 @@ def select(
         rows, class_id = np.nonzero(class_scores > confidence)
         scores = class_scores[rows, class_id]
     else:
-        best = class_scores.argmax(axis=1) if class_scores.shape[1] else np.zeros(0, np.int64)
-        best_scores = class_scores[np.arange(class_scores.shape[0]), best]
+        # The best score of every row first (cheap), the best class only of rows that pass.
+        best_scores = class_scores.max(axis=1, initial=-np.inf)
         rows = np.flatnonzero(best_scores > confidence)
-        class_id, scores = best[rows], best_scores[rows]
+        class_id = class_scores[rows].argmax(axis=1) if rows.size else np.zeros(0, np.int64)
+        scores = best_scores[rows]
     class_id = class_id.astype(np.int64, copy=False)
     if classes is not None:
         wanted = np.isin(class_id, np.asarray(classes, dtype=np.int64))
