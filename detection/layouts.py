@@ -1,104 +1,274 @@
 """Choosing a decoder from output shapes and metadata, refusing loudly when in doubt.
 
-A wrong guess here is how peers confuse ``[1, 84, 8400]`` (v8) with ``[1, 25200, 85]`` (v5):
-when the shapes and metadata allow two readings (``4 + nc == N``, a YOLOX grid without
-metadata, ...), this raises and asks for ``[output] layout`` in model.toml instead.
+A wrong guess here is how peers confuse ``[1, 84, 8400]`` (v8) with ``[1, 25200, 85]`` (v5),
+or decode a YOLOv5 output as YOLOX: the boxes come out plausible and wrong. So every reading
+the shapes allow is listed, then narrowed by evidence (ultralytics metadata, the grid the input
+size implies); when two readings remain, or none, this raises :class:`LayoutError` naming the
+shapes and the candidates and asks for ``[output] layout`` in model.toml instead.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from detection.decoders.yolo import grid_cell_count
 from detection.errors import LayoutError
 
 Dim = int | str | None
 Shape = Sequence[Dim]
 
+__all__ = ["detect_layout"]
 
-def _static(dim: Dim) -> int | None:
-    return dim if isinstance(dim, int) and dim > 0 else None
-
-
-def _last_dims(shapes: Sequence[Shape]) -> list[int | None]:
-    return [_static(shape[-1]) if shape else None for shape in shapes]
+DEFAULT_STRIDES = (8, 16, 32)
+YOLOV5_ANCHORS_PER_CELL = 3
+_SET_LAYOUT = "set [output] layout in model.toml"
+_YUNET_NAME = re.compile(r"(cls|obj|bbox|kps)_\d+")
 
 
 def detect_layout(
     output_shapes: Sequence[Shape],
     metadata: Mapping[str, str] | None = None,
     num_classes: int | None = None,
+    *,
+    input_hw: tuple[int, int] | None = None,
+    strides: Sequence[int] | None = None,
+    output_names: Sequence[str] | None = None,
 ) -> str:
-    """The layout name (a key of ``detection.decoders.DECODERS``) these outputs have.
+    """The layout name (a key of ``detection.decoders.DECODERS``) of these outputs.
 
-    ``output_shapes`` may hold symbolic dimensions (str or None) from dynamic ONNX shapes.
-    ``metadata`` is the model's custom metadata (ultralytics: ``end2end``, ``kpt_shape``, ...).
+    ``output_shapes`` may hold symbolic dimensions (str or None) from dynamic ONNX shapes; the
+    shapes of a real run decide more. ``metadata`` is the model's custom metadata (ultralytics:
+    ``task``, ``end2end``, ``stride``, ``names``, ``kpt_shape``). ``num_classes`` defaults to the
+    count of metadata ``names``. ``input_hw`` (the input size the shapes were produced with) and
+    ``strides`` (default: 8, 16, ... up to metadata ``stride``, else 8/16/32) give the grid that
+    tells YOLOX (one row per cell) from YOLOv5 (three per cell). ``output_names`` helps
+    recognise YuNet (``cls_8``, ``obj_8``, ``bbox_8``, ``kps_8``, ...).
     """
     meta = metadata or {}
     described = ", ".join(str(list(shape)) for shape in output_shapes)
-    count = len(output_shapes)
-    if count == 1:
-        return _single_output(list(output_shapes[0]), meta, num_classes, described)
-    last = sorted(d or 0 for d in _last_dims(output_shapes))
-    ranks = {len(shape) for shape in output_shapes}
-    if count == 2 and last == [2, 4]:
-        return "ultraface"
-    if count == 3 and last == [2, 4, 10]:
-        return "retinaface"
-    if count == 12 and ranks == {3}:
+    names = list(output_names or ())
+    if len(names) > 1 and all(_YUNET_NAME.fullmatch(name) for name in names):
         return "yunet"
-    if count in (6, 9) and ranks <= {2, 3}:
-        return "scrfd"
-    if count == 4 and ranks == {4}:
-        return "centerface"
-    if ranks <= {4, 5} and count in (2, 3, 4):
-        return "yolov3"
-    raise LayoutError(
-        f"cannot tell the layout of {count} outputs {described}; set [output] layout in model.toml"
-    )
+    if len(output_shapes) == 1:
+        evidence = _Evidence.gather(meta, num_classes, input_hw, strides)
+        return _single_output(list(output_shapes[0]), evidence, described)
+    return _multiple_outputs(output_shapes, described)
 
 
-def _single_output(
-    shape: list[Dim], meta: Mapping[str, str], num_classes: int | None, described: str
-) -> str:
+@dataclass(frozen=True)
+class _Evidence:
+    """What besides the shape speaks for a reading of a single output."""
+
+    metadata: Mapping[str, str]
+    num_classes: int | None
+    keypoint_channels: int
+    grid_cells: int | None  # one-per-cell anchor points for the input size, None if unknown
+
+    @classmethod
+    def gather(
+        cls,
+        meta: Mapping[str, str],
+        num_classes: int | None,
+        input_hw: tuple[int, int] | None,
+        strides: Sequence[int] | None,
+    ) -> _Evidence:
+        if num_classes is None:
+            num_classes = _names_count(meta)
+        if strides is None:
+            strides = _strides_from_metadata(meta)
+        if not strides or min(strides) <= 0:
+            raise LayoutError(f"strides must be positive, got {tuple(strides)}")
+        if input_hw is not None and min(input_hw) <= 0:
+            raise LayoutError(f"input_hw must be positive, got {tuple(input_hw)}")
+        cells = None if input_hw is None else grid_cell_count(input_hw, strides)
+        return cls(meta, num_classes, _keypoint_channels(meta), cells)
+
+
+def _single_output(shape: list[Dim], evidence: _Evidence, described: str) -> str:
     if len(shape) == 4:
         return "yolov2"
     if len(shape) != 3:
         raise LayoutError(f"no known layout has a single output of shape {described}")
     rows, columns = _static(shape[1]), _static(shape[2])
-    if meta.get("end2end", "").lower() == "true" or (columns == 6 and rows != 6):
-        return "end2end"
     if rows is not None and rows == columns:
         raise LayoutError(
             f"the output {described} is square: channels-first [B, 4 + nc, N] and rows "
-            "[B, N, 4 + nc] read the same; set [output] layout in model.toml"
+            f"[B, N, 5 + nc] read the same; {_SET_LAYOUT} (yolov8, yolov5, yolox, ...)"
         )
-    keypoints = _keypoint_channels(meta)
-    readings = []
-    if num_classes is not None:
-        if rows == 4 + num_classes + keypoints:
-            readings.append("yolov8")
-        if columns == 5 + num_classes:
-            readings.append("yolov5" if "stride" in meta else "yolox-or-yolov5")
-    elif rows is not None and columns is not None and rows != columns:
-        readings.append("yolov8" if rows < columns else "yolov5-or-yolox")
-    elif rows is not None and columns is None:
-        readings.append("yolov8")  # [B, 84, anchors]: channels are fixed, anchors dynamic
-    if len(readings) == 1 and "-or-" not in readings[0]:
+    readings = _shape_readings(rows, columns, evidence)
+    readings = _narrow_by_metadata(readings, evidence.metadata, described)
+    readings = _narrow_by_grid(readings, rows, columns, evidence.grid_cells)
+    if len(readings) == 1:
         return readings[0]
-    if readings == ["yolov5-or-yolox"] and "stride" in meta:
-        return "yolov5"  # ultralytics' YOLOv5 export writes stride and names metadata
+    classes = evidence.num_classes if evidence.num_classes is not None else "unknown"
+    grid = (
+        "no input size given"
+        if evidence.grid_cells is None
+        else f"{evidence.grid_cells} grid cells for the input size and strides: YOLOX would "
+        f"have {evidence.grid_cells} rows, YOLOv5 {YOLOV5_ANCHORS_PER_CELL * evidence.grid_cells}"
+    )
     raise LayoutError(
-        f"the output {described} with {num_classes if num_classes is not None else 'unknown'} "
-        f"classes could be {' or '.join(_spelled(readings)) or 'no known layout'}; "
-        "set [output] layout in model.toml (yolov8, yolov5, yolox, ...)"
+        f"the output {described} with {classes} classes ({grid}) could be "
+        f"{' or '.join(readings) or 'no known layout'}; {_SET_LAYOUT} (yolov8, yolov5, yolox, "
+        "end2end, ...)"
     )
 
 
-def _spelled(readings: list[str]) -> list[str]:
-    names = []
-    for reading in readings:
-        names.extend(reading.split("-or-"))
-    return names
+def _shape_readings(rows: int | None, columns: int | None, evidence: _Evidence) -> list[str]:
+    """Every layout whose shape rule ``[B, rows, columns]`` satisfies.
+
+    Without a class count, channel-first (v8) needs fewer channels than anchors, and row
+    layouts (v5, YOLOX) more rows than values per row. Six values per row are ``end2end``
+    (ultralytics' own rule), and also a one-class v5/YOLOX when ``num_classes`` is 1.
+    """
+    classes, keypoints = evidence.num_classes, evidence.keypoint_channels
+    readings = []
+    if rows is not None:
+        if classes is not None:
+            channel_first = rows == 4 + classes + keypoints
+        else:
+            channel_first = rows > 4 + keypoints and (columns is None or rows < columns)
+        if channel_first:
+            readings.append("yolov8")
+    if columns is not None:
+        if classes is not None:
+            row_layout = columns == 5 + classes
+        else:
+            row_layout = columns > 6 and (rows is None or rows > columns)
+        if row_layout:
+            readings += ["yolov5", "yolox"]
+    if columns == 6 or (columns is None and _is_true(evidence.metadata.get("end2end"))):
+        readings.append("end2end")
+    return readings
+
+
+def _narrow_by_metadata(readings: list[str], meta: Mapping[str, str], described: str) -> list[str]:
+    """Keep what the exporter's metadata allows; refuse when it contradicts the shape."""
+    if not readings:
+        return readings
+    if _is_true(meta.get("end2end")):
+        allowed, source = {"end2end"}, "metadata end2end=True"
+    elif "task" in meta:  # ultralytics >= 8: channel-first heads or [B, K, 6] (nms=True)
+        allowed, source = {"yolov8", "end2end"}, f"ultralytics metadata (task={meta['task']})"
+    elif "stride" in meta:  # the YOLOv5 repository writes stride and names, not task
+        allowed, source = {"yolov5"}, "YOLOv5-repository metadata (stride without task)"
+    else:
+        return readings
+    narrowed = [reading for reading in readings if reading in allowed]
+    if not narrowed:
+        raise LayoutError(
+            f"the output {described} fits {' or '.join(readings)}, but "
+            f"{source} allows only {' or '.join(sorted(allowed))}; {_SET_LAYOUT}"
+        )
+    return narrowed
+
+
+def _narrow_by_grid(
+    readings: list[str], rows: int | None, columns: int | None, cells: int | None
+) -> list[str]:
+    """Use the grid the input size implies.
+
+    YOLOX and YOLOv5 share a shape rule, so only the grid tells them apart: YOLOX has one row
+    per cell (its decoder needs exactly that), YOLOv5 three; a reading the grid contradicts
+    is dropped. YOLOv8's shape rule is its own and its decoder needs no grid (P2 or P6 heads
+    would not match a default stride list), so for it, as for ``end2end`` (K rows of six, a
+    one-class v5/YOLOX look-alike), the grid only breaks a tie: when exactly one remaining
+    reading is the one the grid confirms, it is kept.
+    """
+    if cells is None or rows is None:
+        return readings
+    rows_per_cell = {"yolox": 1, "yolov5": YOLOV5_ANCHORS_PER_CELL}
+    readings = [
+        reading
+        for reading in readings
+        if reading not in rows_per_cell or rows == rows_per_cell[reading] * cells
+    ]
+    confirmed = [
+        reading
+        for reading in readings
+        if reading in rows_per_cell or (reading == "yolov8" and columns == cells)
+    ]
+    return confirmed if len(confirmed) == 1 else readings
+
+
+def _multiple_outputs(output_shapes: Sequence[Shape], described: str) -> str:
+    count = len(output_shapes)
+    ranks = sorted(len(shape) for shape in output_shapes)
+    last = sorted(_static(shape[-1]) or 0 for shape in output_shapes if shape)
+    if ranks == [3] * count:
+        if count == 2 and last == [2, 4] and _same_rows(output_shapes):
+            return "ultraface"
+        if count == 3 and last == [2, 4, 10] and _same_rows(output_shapes):
+            return "retinaface"
+        if count == 12 and last == [1] * 6 + [4] * 3 + [10] * 3:
+            return "yunet"
+    if set(ranks) <= {2, 3} and _is_scrfd(last):
+        return "scrfd"
+    if ranks == [4] * 4 and _is_centerface(output_shapes):
+        return "centerface"
+    if set(ranks) <= {4, 5} and _distinct_heads(output_shapes):
+        return "yolov3"
+    raise LayoutError(
+        f"cannot tell the layout of {count} outputs {described} (known multi-output layouts: "
+        f"yolov3 heads, ultraface, retinaface, yunet, scrfd, centerface); {_SET_LAYOUT}"
+    )
+
+
+def _same_rows(shapes: Sequence[Shape]) -> bool:
+    """Static row counts (axis 1) agree; symbolic ones cannot disagree."""
+    return len({_static(shape[1]) for shape in shapes} - {None}) <= 1
+
+
+def _is_centerface(shapes: Sequence[Shape]) -> bool:
+    """Four NCHW maps of one size with 1 (heat), 2 (scale), 2 (offset), 10 (landmark) channels."""
+    channels = sorted(_static(shape[1]) or 0 for shape in shapes)
+    return channels == [1, 2, 2, 10] and len({tuple(shape[2:]) for shape in shapes}) == 1
+
+
+def _is_scrfd(last_dims: list[int]) -> bool:
+    """Per stride (3 or 5 of them) a score (..., 1), box (..., 4) and optionally landmark (..., 10)."""
+    for strides in (3, 5):
+        for dims in ((1, 4), (1, 4, 10)):
+            if last_dims == sorted(dims * strides):
+                return True
+    return False
+
+
+def _distinct_heads(shapes: Sequence[Shape]) -> bool:
+    """YOLOv3-style heads: two or more, each on its own grid, so no two shapes are equal."""
+    return len(shapes) >= 2 and len({tuple(shape) for shape in shapes}) == len(shapes)
+
+
+def _static(dim: Dim) -> int | None:
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def _is_true(value: str | None) -> bool:
+    return value is not None and value.strip().lower() == "true"
+
+
+def _names_count(meta: Mapping[str, str]) -> int | None:
+    """Class count from ultralytics' ``names`` (``{0: 'person', ...}``), None when absent."""
+    try:
+        names = ast.literal_eval(meta["names"])
+    except (KeyError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return len(names) if isinstance(names, dict | list) and names else None
+
+
+def _strides_from_metadata(meta: Mapping[str, str]) -> tuple[int, ...]:
+    """8, 16, ... up to ultralytics' ``stride`` (the largest stride: 32 for P5, 64 for P6)."""
+    try:
+        largest = int(meta.get("stride", "").strip())
+    except ValueError:
+        return DEFAULT_STRIDES
+    strides = [8]
+    while strides[-1] * 2 <= largest:
+        strides.append(strides[-1] * 2)
+    return tuple(strides)
 
 
 def _keypoint_channels(meta: Mapping[str, str]) -> int:

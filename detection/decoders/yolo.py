@@ -1,7 +1,9 @@
 """Decoders for the YOLO family's output layouts (DESIGN §4), vectorised, no per-anchor loops.
 
 Each takes the model's outputs and the :class:`LayoutParams`, and returns one
-:class:`Candidates` per batch image with xyxy boxes in network-input pixels.
+:class:`Candidates` per batch image with xyxy float32 boxes in network-input pixels. Outputs
+may be float16 (half-precision exports); they are decoded in float32. Grids depend only on
+shapes, never on the image, so they are built once per shape and cached read-only.
 """
 
 from __future__ import annotations
@@ -15,10 +17,22 @@ from numpy.typing import NDArray
 
 from detection.boxes import box_convert
 from detection.candidates import Candidates, LayoutParams
+from detection.decoders.face_priors import grid_hw
 from detection.errors import LayoutError
 
 Outputs = Sequence[NDArray[Any]]
 Float32Array = NDArray[np.float32]
+Anchors = Sequence[tuple[float, float]]
+
+__all__ = [
+    "decode_end2end",
+    "decode_yolov2",
+    "decode_yolov3",
+    "decode_yolov5",
+    "decode_yolov8",
+    "decode_yolox",
+    "grid_cell_count",
+]
 
 
 def _single(outputs: Outputs, layout: str, rank: int) -> Float32Array:
@@ -32,8 +46,10 @@ def _single(outputs: Outputs, layout: str, rank: int) -> Float32Array:
 
 
 def _sigmoid(values: Float32Array) -> Float32Array:
+    """Logistic function; exp overflows to inf for very negative logits, giving the exact 0."""
     one = np.float32(1)
-    result: Float32Array = one / (one + np.exp(-values))
+    with np.errstate(over="ignore"):
+        result: Float32Array = one / (one + np.exp(-values))
     return result
 
 
@@ -44,130 +60,173 @@ def _softmax(values: Float32Array) -> Float32Array:
 
 
 def _xyxy(cxcywh: Float32Array) -> Float32Array:
-    return box_convert(cxcywh, "cxcywh", "xyxy")
+    """(..., 4) centre boxes to corners, any leading shape (box_convert takes (N, 4))."""
+    flat = box_convert(cxcywh.reshape(-1, 4), "cxcywh", "xyxy")
+    return flat.reshape(cxcywh.shape)
+
+
+def _checked_classes(
+    columns: int, layout: str, params: LayoutParams, shape: tuple[int, ...]
+) -> int:
+    """Class count of rows of ``5 + nc`` values, checked against ``num_classes`` when given."""
+    classes = columns - 5
+    if classes <= 0 or (params.num_classes is not None and params.num_classes != classes):
+        expected = params.num_classes if params.num_classes is not None else "nc >= 1"
+        raise LayoutError(
+            f"{layout}: rows of {columns} values do not hold 4 box values, objectness and "
+            f"{expected} classes (output shape {shape})"
+        )
+    return classes
 
 
 def decode_yolov8(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
     """``[B, 4 + nc (+ 3K), N]``: cxcywh in input pixels, sigmoid class scores, no objectness.
 
-    Ultralytics v8/v9/v11 and v5u. With ``num_keypoints`` K, the channels after the classes
-    are K x (x, y, visibility) (pose); other extra channels (e.g. mask coefficients) are ignored.
+    Ultralytics v8/v9/v11 and v5u. nc is ``num_classes`` when given, else the channels left
+    after the box and keypoints. With ``num_keypoints`` K, the K x (x, y, visibility) channels
+    follow the classes (pose, already decoded to input pixels and sigmoid visibility); any
+    further channels (e.g. segmentation mask coefficients) are ignored.
     """
     output = _single(outputs, "yolov8", rank=3)
-    channels, count = output.shape[1], output.shape[2]
+    batch, channels, count = output.shape
     keypoints = params.num_keypoints
-    classes = params.num_classes or channels - 4 - 3 * keypoints
+    classes = params.num_classes if params.num_classes is not None else channels - 4 - 3 * keypoints
     if classes <= 0 or 4 + classes + 3 * keypoints > channels:
         raise LayoutError(
             f"yolov8: {channels} channels cannot hold 4 box values, {classes} classes and "
             f"{keypoints} keypoints x 3 (output shape {output.shape})"
         )
-    decoded = []
-    for image in output:
-        boxes = _xyxy(image[:4].T)
-        scores = image[4 : 4 + classes].T
-        points = point_scores = None
-        if keypoints:
-            triples = image[4 + classes : 4 + classes + 3 * keypoints].T.reshape(
-                count, keypoints, 3
-            )
-            points = np.ascontiguousarray(triples[..., :2])
-            point_scores = np.ascontiguousarray(triples[..., 2])
-        decoded.append(
-            Candidates(boxes, class_scores=scores, keypoints=points, keypoint_scores=point_scores)
-        )
-    return decoded
-
-
-def _objectness_rows(output: Float32Array, layout: str, params: LayoutParams) -> int:
-    """Class count of ``[B, N, 5 + nc]`` rows, checked against ``num_classes`` when given."""
-    classes = int(output.shape[2]) - 5
-    if classes <= 0 or (params.num_classes is not None and params.num_classes != classes):
-        raise LayoutError(
-            f"{layout}: rows of {output.shape[2]} values do not hold 5 + "
-            f"{params.num_classes if params.num_classes is not None else 'nc'} (shape {output.shape})"
-        )
-    return classes
-
-
-def decode_yolov5(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
-    """``[B, N, 5 + nc]``: decoded cxcywh, objectness and class probabilities (score = obj x cls)."""
-    output = _single(outputs, "yolov5", rank=3)
-    _objectness_rows(output, "yolov5", params)
+    rows = output.transpose(0, 2, 1)  # (B, N, C) view: one row per anchor point
+    boxes = _xyxy(rows[..., :4])
+    scores = rows[..., 4 : 4 + classes]
+    if not keypoints:
+        return [Candidates(boxes[b], class_scores=scores[b]) for b in range(batch)]
+    triples = rows[..., 4 + classes : 4 + classes + 3 * keypoints].reshape(
+        batch, count, keypoints, 3
+    )
+    points = np.ascontiguousarray(triples[..., :2])
+    visibility = np.ascontiguousarray(triples[..., 2])
     return [
-        Candidates(_xyxy(image[:, :4]), class_scores=image[:, 5:] * image[:, 4:5])
-        for image in output
+        Candidates(
+            boxes[b], class_scores=scores[b], keypoints=points[b], keypoint_scores=visibility[b]
+        )
+        for b in range(batch)
     ]
 
 
+def decode_yolov5(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
+    """``[B, N, 5 + nc]``: decoded cxcywh, objectness, class probabilities; score = obj x cls.
+
+    The YOLOv5 repository's export (also YOLOv7-style exports without NMS): the graph already
+    applied sigmoid, grid and anchors. float16 outputs (``--half``) are decoded in float32.
+    """
+    output = _single(outputs, "yolov5", rank=3)
+    _checked_classes(output.shape[2], "yolov5", params, output.shape)
+    boxes = _xyxy(output[..., :4])
+    scores = output[..., 5:] * output[..., 4:5]
+    return [Candidates(boxes[b], class_scores=scores[b]) for b in range(output.shape[0])]
+
+
+def grid_cell_count(input_hw: tuple[int, int], strides: Sequence[int]) -> int:
+    """Anchor points of a one-point-per-cell head: sum of ceil(H/s) * ceil(W/s) over strides."""
+    return sum(int(np.prod(grid_hw(input_hw, stride))) for stride in strides)
+
+
 @lru_cache(maxsize=64)
-def _grids(
+def _yolox_grid(
     input_hw: tuple[int, int], strides: tuple[int, ...]
 ) -> tuple[Float32Array, Float32Array]:
-    """Cell (col, row) and stride of every anchor point, strides in order, rows row-major."""
+    """(col, row) cell and stride of every anchor point: strides in order, cells row-major."""
     cells, scales = [], []
     for stride in strides:
-        rows, cols = -(-input_hw[0] // stride), -(-input_hw[1] // stride)
+        rows, cols = grid_hw(input_hw, stride)
         row, col = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
         cells.append(np.stack([col.ravel(), row.ravel()], axis=1))
         scales.append(np.full((rows * cols, 1), stride))
     grid = np.concatenate(cells).astype(np.float32)
     scale = np.concatenate(scales).astype(np.float32)
-    grid.flags.writeable = scale.flags.writeable = False
+    grid.setflags(write=False)
+    scale.setflags(write=False)
     return grid, scale
 
 
 def decode_yolox(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
     """``[B, N, 5 + nc]`` raw grid offsets: xy = (p + cell) x s, wh = exp(p) x s; score = obj x cls.
 
-    N must be the anchor points of ``params.strides`` over ``params.input_hw``.
+    Megvii's export (``decode_in_inference=False``): objectness and class scores are already
+    sigmoid, the boxes are not decoded. N must be the cells of ``params.strides`` over
+    ``params.input_hw``, strides in order and each stride's cells row-major (y, then x).
     """
     output = _single(outputs, "yolox", rank=3)
-    _objectness_rows(output, "yolox", params)
-    grid, scale = _grids(params.input_hw, params.strides)
+    _checked_classes(output.shape[2], "yolox", params, output.shape)
+    strides = tuple(int(s) for s in params.strides)
+    if not strides or min(strides) <= 0:
+        raise LayoutError(f"yolox: strides must be positive, got {params.strides}")
+    height, width = params.input_hw
+    grid, scale = _yolox_grid((int(height), int(width)), strides)
     if output.shape[1] != len(grid):
         raise LayoutError(
-            f"yolox: {output.shape[1]} rows, but strides {params.strides} over an input of "
-            f"{params.input_hw} give {len(grid)} grid cells"
+            f"yolox: the output has {output.shape[1]} rows, but strides {strides} over an input "
+            f"of {params.input_hw[0]}x{params.input_hw[1]} give {len(grid)} grid cells; "
+            "check [input] size and [output] strides"
         )
-    decoded = []
-    for image in output:
-        centres = (image[:, :2] + grid) * scale
-        sizes = np.exp(image[:, 2:4]) * scale
-        boxes = _xyxy(np.concatenate([centres, sizes], axis=1))
-        decoded.append(Candidates(boxes, class_scores=image[:, 5:] * image[:, 4:5]))
-    return decoded
+    centres = (output[..., :2] + grid) * scale
+    sizes = np.exp(output[..., 2:4]) * scale
+    boxes = _xyxy(np.concatenate([centres, sizes], axis=-1))
+    scores = output[..., 5:] * output[..., 4:5]
+    return [Candidates(boxes[b], class_scores=scores[b]) for b in range(output.shape[0])]
+
+
+@lru_cache(maxsize=64)
+def _cells(rows: int, cols: int) -> tuple[Float32Array, Float32Array]:
+    """Column and row index of every cell, shaped (rows, cols, 1) to broadcast over anchors."""
+    row, col = np.meshgrid(
+        np.arange(rows, dtype=np.float32), np.arange(cols, dtype=np.float32), indexing="ij"
+    )
+    col, row = col[..., None], row[..., None]
+    col.setflags(write=False)
+    row.setflags(write=False)
+    return col, row
 
 
 def _anchor_head(
-    head: Float32Array, anchors: Sequence[tuple[float, float]], layout: str, params: LayoutParams
+    head: Float32Array, anchors: Anchors, layout: str, params: LayoutParams
 ) -> Float32Array:
-    """One raw head as (B, H, W, A, 5 + nc), from NHWC, NCHW or (B, A, H, W, 5 + nc)."""
+    """One raw head as (B, H, W, A, 5 + nc), from NHWC, NCHW or (B, A, H, W, 5 + nc).
+
+    A rank-4 head is NHWC or NCHW depending on which axis holds A x (5 + nc) values; when both
+    or neither could, it is refused rather than guessed.
+    """
     count = len(anchors)
     if count == 0:
-        raise LayoutError(f"{layout}: anchors are required (set [output] anchors in model.toml)")
-    if head.ndim == 5:
-        if head.shape[1] != count:
-            raise LayoutError(
-                f"{layout}: head {head.shape} does not have {count} anchors on axis 1"
-            )
-        return head.transpose(0, 2, 3, 1, 4)
-    if head.ndim != 4:
-        raise LayoutError(f"{layout}: expected a rank-4 or rank-5 head, got shape {head.shape}")
+        raise LayoutError(
+            f"{layout}: anchors are required, (w, h) in input pixels for each head "
+            "(set [output] anchors in model.toml)"
+        )
 
-    def fits(channels: int) -> bool:
-        per_anchor = channels / count
+    def fits(values: int, per: int) -> bool:
+        per_anchor = values / per
         return (
             per_anchor.is_integer()
             and per_anchor > 5
             and (params.num_classes is None or per_anchor == 5 + params.num_classes)
         )
 
-    channels_last, channels_first = fits(head.shape[3]), fits(head.shape[1])
+    if head.ndim == 5:
+        if head.shape[1] != count or not fits(head.shape[4], 1):
+            raise LayoutError(
+                f"{layout}: head {head.shape} is not (B, {count} anchors, H, W, 5 + "
+                f"{params.num_classes if params.num_classes is not None else 'nc'})"
+            )
+        return head.transpose(0, 2, 3, 1, 4)
+    if head.ndim != 4:
+        raise LayoutError(f"{layout}: expected a rank-4 or rank-5 head, got shape {head.shape}")
+    channels_last, channels_first = fits(head.shape[3], count), fits(head.shape[1], count)
     if channels_last == channels_first:
         raise LayoutError(
-            f"{layout}: cannot tell whether head {head.shape} is NHWC or NCHW for {count} anchors"
-            f" and {params.num_classes or 'unknown'} classes; both or neither axis fits"
+            f"{layout}: cannot tell whether head {head.shape} is NHWC or NCHW for {count} "
+            f"anchors and {params.num_classes or 'unknown'} classes: "
+            f"{'both axes fit' if channels_last else 'neither axis 1 nor 3 fits'}"
         )
     if channels_first:
         head = head.transpose(0, 2, 3, 1)
@@ -177,40 +236,56 @@ def _anchor_head(
 
 def _decode_anchor_heads(
     heads: Sequence[Float32Array],
-    anchor_sets: Sequence[Sequence[tuple[float, float]]],
+    anchor_sets: Sequence[Anchors],
     layout: str,
     params: LayoutParams,
     *,
     softmax_classes: bool,
 ) -> list[Candidates]:
-    """Classic anchor-based heads: xy = (sigmoid + cell) x stride, wh = exp x anchor."""
-    per_head = []
-    for head, anchors in zip(heads, anchor_sets, strict=True):
-        cells = _anchor_head(head, anchors, layout, params)
-        batch, rows, cols = cells.shape[:3]
-        stride_y, stride_x = params.input_hw[0] / rows, params.input_hw[1] / cols
-        row, col = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-        centre_x = (_sigmoid(cells[..., 0]) + col[None, :, :, None]) * stride_x
-        centre_y = (_sigmoid(cells[..., 1]) + row[None, :, :, None]) * stride_y
-        anchor = np.asarray(anchors, dtype=np.float32)
-        width = np.exp(cells[..., 2]) * anchor[:, 0]
-        height = np.exp(cells[..., 3]) * anchor[:, 1]
-        probabilities = _softmax(cells[..., 5:]) if softmax_classes else _sigmoid(cells[..., 5:])
-        scores = _sigmoid(cells[..., 4:5]) * probabilities
-        boxes = np.stack([centre_x, centre_y, width, height], axis=-1)
-        per_head.append((boxes.reshape(batch, -1, 4), scores.reshape(batch, -1, scores.shape[-1])))
-    decoded = []
-    for index in range(per_head[0][0].shape[0]):
-        boxes = np.concatenate([head[0][index] for head in per_head]).astype(np.float32)
-        scores = np.concatenate([head[1][index] for head in per_head]).astype(np.float32)
-        decoded.append(Candidates(_xyxy(boxes), class_scores=scores))
-    return decoded
+    """Classic anchor-based heads: xy = (sigmoid + cell) x stride, wh = exp x anchor.
+
+    A head's stride is the input size over its grid size (per axis), as darknet normalises by
+    the grid: this needs no stride list and takes the heads in any order.
+    """
+    cells = [
+        _anchor_head(head, anchors, layout, params)
+        for head, anchors in zip(heads, anchor_sets, strict=True)
+    ]
+    if len({c.shape[0] for c in cells}) > 1 or len({c.shape[4] for c in cells}) > 1:
+        described = ", ".join(str(head.shape) for head in heads)
+        raise LayoutError(f"{layout}: heads disagree on batch size or class count: {described}")
+    all_boxes, all_scores = [], []
+    for head, anchors in zip(cells, anchor_sets, strict=True):
+        batch, rows, cols = head.shape[:3]
+        col, row = _cells(rows, cols)
+        stride_y = np.float32(params.input_hw[0] / rows)
+        stride_x = np.float32(params.input_hw[1] / cols)
+        size = np.asarray(anchors, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            boxes = np.stack(
+                [
+                    (_sigmoid(head[..., 0]) + col) * stride_x,
+                    (_sigmoid(head[..., 1]) + row) * stride_y,
+                    np.exp(head[..., 2]) * size[:, 0],
+                    np.exp(head[..., 3]) * size[:, 1],
+                ],
+                axis=-1,
+            )
+        classes = _softmax(head[..., 5:]) if softmax_classes else _sigmoid(head[..., 5:])
+        scores = _sigmoid(head[..., 4:5]) * classes
+        all_boxes.append(boxes.reshape(batch, -1, 4))
+        all_scores.append(scores.reshape(batch, -1, scores.shape[-1]))
+    boxes = _xyxy(np.concatenate(all_boxes, axis=1).astype(np.float32, copy=False))
+    scores = np.concatenate(all_scores, axis=1).astype(np.float32, copy=False)
+    return [Candidates(boxes[b], class_scores=scores[b]) for b in range(boxes.shape[0])]
 
 
 def decode_yolov2(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
     """One grid ``[B, S, S, A x (5 + nc)]`` (or NCHW): sigmoid xy, exp wh x anchor, softmax classes.
 
-    Anchors are (w, h) in input pixels (YOLOv2 cfg files give them in cells: multiply by 32).
+    score = sigmoid(obj) x softmax(classes). Anchors are ``params.anchors[0]``, (w, h) in
+    **input pixels**: darknet's yolov2 cfg files give them in grid cells, so multiply those by
+    the stride (32) first. Rows are cells row-major, each cell's anchors together.
     """
     head = _single(outputs, "yolov2", rank=4)
     anchors = params.anchors[0] if params.anchors else ()
@@ -218,11 +293,13 @@ def decode_yolov2(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
 
 
 def decode_yolov3(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
-    """One raw head per stride, ``[B, A x (5 + nc), H, W]`` or ``[B, A, H, W, 5 + nc]``.
+    """One raw head per stride, ``[B, A x (5 + nc), H, W]`` (or NHWC) or ``[B, A, H, W, 5 + nc]``.
 
-    ``params.anchors[i]`` belongs to ``outputs[i]``; each head's stride is input size / grid.
+    ``params.anchors[i]`` ((w, h) in input pixels) belongs to ``outputs[i]``; classes and
+    objectness are sigmoid (YOLOv3, and YOLOv4/v5 raw heads decoded the v3 way). Candidates
+    follow the heads' order, each head's cells row-major with each cell's anchors together.
     """
-    if len(params.anchors) != len(outputs):
+    if not outputs or len(params.anchors) != len(outputs):
         raise LayoutError(
             f"yolov3: {len(outputs)} heads but {len(params.anchors)} anchor sets; give one "
             "[output] anchors list per head, in output order"
@@ -232,15 +309,17 @@ def decode_yolov3(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
 
 
 def decode_end2end(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
-    """``[B, K, 6]`` x1 y1 x2 y2 score class, already selected by the model (NMS-free / nms=True)."""
+    """``[B, K, 6]`` x1 y1 x2 y2 score class, already selected by the model (NMS-free / nms=True).
+
+    Rows stay in the model's order, zero padding included: the confidence filter drops it.
+    """
     output = _single(outputs, "end2end", rank=3)
     if output.shape[2] != 6:
         raise LayoutError(f"end2end: rows must be x1 y1 x2 y2 score class, got {output.shape}")
+    boxes = np.ascontiguousarray(output[..., :4])
+    confidence = np.ascontiguousarray(output[..., 4])
+    class_id = np.rint(output[..., 5]).astype(np.int64)
     return [
-        Candidates(
-            np.ascontiguousarray(image[:, :4]),
-            confidence=np.ascontiguousarray(image[:, 4]),
-            class_id=image[:, 5].astype(np.int64),
-        )
-        for image in output
+        Candidates(boxes[b], confidence=confidence[b], class_id=class_id[b])
+        for b in range(output.shape[0])
     ]

@@ -98,10 +98,14 @@ class ModelRegistry:
         height, width = spec.input.size
         shape = (1, 3, height, width) if spec.input.layout == "NCHW" else (1, height, width, 3)
         outputs = session.run(np.zeros(shape, dtype=np.float32))
+        signature = session.signature()
         return detect_layout(
             [output.shape for output in outputs],
-            session.signature().metadata,
+            signature.metadata,
             num_classes=len(spec.labels) or None,
+            input_hw=spec.input.size,
+            strides=spec.output.strides,
+            output_names=[tensor.name for tensor in signature.outputs],
         )
 
     def status(self) -> dict[str, str]:
