@@ -86,7 +86,8 @@ def letterbox(
     ratio = min(target_h / height, target_w / width)
     if not scale_up:
         ratio = min(ratio, 1.0)
-    new_w, new_h = round(width * ratio), round(height * ratio)
+    # At least one pixel: a 1 x 10000 strip must not vanish into a zero-sized resize.
+    new_w, new_h = max(1, round(width * ratio)), max(1, round(height * ratio))
     pad_w, pad_h = target_w - new_w, target_h - new_h
     if auto:
         pad_w, pad_h = pad_w % stride, pad_h % stride
@@ -130,9 +131,9 @@ def resize_crop(image_hw: Size, resize_short: int, crop_hw: Size) -> Transform:
         raise DetectionError(f"resize_short must be positive, got {resize_short}")
     height, width = int(image_hw[0]), int(image_hw[1])
     if height <= width:
-        new_h, new_w = resize_short, int(resize_short * width / height)
+        new_h, new_w = resize_short, max(1, int(resize_short * width / height))
     else:
-        new_h, new_w = int(resize_short * height / width), resize_short
+        new_h, new_w = max(1, int(resize_short * height / width)), resize_short
     crop_h, crop_w = crop_hw
     top = round((new_h - crop_h) / 2.0)
     left = round((new_w - crop_w) / 2.0)

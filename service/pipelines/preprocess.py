@@ -34,13 +34,25 @@ def plan_transform(image_hw: tuple[int, int], config: InputSpec, stride: int) ->
 def apply_transform(
     pixels: NDArray[np.uint8], transform: Transform, pad_value: int
 ) -> NDArray[np.uint8]:
-    """Resize (bilinear) and pad or crop an (H, W, 3) RGB image exactly as ``transform`` says."""
+    """Resize (bilinear) and pad or crop an (H, W, 3) RGB image exactly as ``transform`` says.
+
+    Only the part of the resized image that lands in the input is computed, so a centre crop
+    of an extreme strip (1 x 40000 -> shorter side 256) never builds the whole resized picture.
+    """
     new_h, new_w = transform.resized_hw
+    in_h, in_w = transform.input_hw
+    offset_x, offset_y = transform.offset_xy
+    left, top = max(0, -offset_x), max(0, -offset_y)
+    right, bottom = min(new_w, in_w - offset_x), min(new_h, in_h - offset_y)
     image = Image.fromarray(pixels)
-    if (new_h, new_w) != transform.image_hw:
-        image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    canvas = Image.new("RGB", (transform.input_hw[1], transform.input_hw[0]), (pad_value,) * 3)
-    canvas.paste(image, transform.offset_xy)
+    if (new_h, new_w) != transform.image_hw or (left, top, right, bottom) != (0, 0, new_w, new_h):
+        scale_x, scale_y = image.width / new_w, image.height / new_h
+        source_box = (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+        image = image.resize(
+            (right - left, bottom - top), Image.Resampling.BILINEAR, box=source_box
+        )
+    canvas = Image.new("RGB", (in_w, in_h), (pad_value,) * 3)
+    canvas.paste(image, (max(offset_x, 0), max(offset_y, 0)))
     return np.asarray(canvas, dtype=np.uint8)
 
 

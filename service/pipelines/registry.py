@@ -20,6 +20,7 @@ from service.pipelines.classifier import Classifier
 from service.pipelines.detector import Detector
 from service.pipelines.embedder import FaceEmbedder
 from service.repository import ModelEntry, ModelSpec, scan_repository
+from service.repository.loader import NOT_PULLED, PRESENT
 from service.runtime.session import ModelSession
 from service.settings import Settings
 
@@ -56,7 +57,7 @@ class ModelRegistry:
         self.settings = settings
         self._lock = threading.Lock()
         self._slots = {
-            entry.name: _Slot(entry, LOADING if entry.status == "present" else entry.status)
+            entry.name: _Slot(entry, LOADING if entry.status == PRESENT else entry.status)
             for entry in scan_repository(settings.models_dir)
         }
 
@@ -115,8 +116,13 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        """True when every configured model is loaded and warmed."""
-        return all(status == READY for status in self.status().values())
+        """True when every pulled model is loaded and warmed.
+
+        A folder whose ONNX file was never pulled is listed (status ``not pulled``) but does not
+        hold readiness back: the bundled repository ships configs for optional models too.
+        """
+        statuses = [s for s in self.status().values() if s != NOT_PULLED]
+        return bool(statuses) and all(status == READY for status in statuses)
 
     def get(self, task: str, name: str | None = None) -> Pipeline:
         """The ready model ``name`` serving ``task``; by default the first model of ``task``."""

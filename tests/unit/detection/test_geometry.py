@@ -89,3 +89,10 @@ def test_bad_sizes_are_refused() -> None:
         resize_crop((10, 10), 5, (0, 5))
     with pytest.raises(DetectionError, match="points"):
         stretch((10, 10), (5, 5)).points_to_image([1.0, 2.0, 3.0])
+
+
+def test_extreme_aspect_ratios_keep_at_least_one_pixel() -> None:
+    assert letterbox((1, 10000), (640, 640)).resized_hw == (1, 640)
+    assert letterbox((10000, 1), (640, 640)).resized_hw == (640, 1)
+    assert resize_crop((10000, 1), 256, (224, 224)).resized_hw == (2560000, 256)
+    assert resize_crop((1, 100000), 1, (1, 1)).resized_hw == (1, 100000)

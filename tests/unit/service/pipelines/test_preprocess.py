@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from PIL import Image
 
 from service.pipelines.preprocess import preprocess
 from service.repository.spec import InputSpec
@@ -56,3 +57,22 @@ def test_auto_stride_uses_the_minimal_rectangle() -> None:
     tensor, transform = preprocess(wide, replace(BASE, size=(64, 64), auto_stride=True, stride=16))
     assert transform.input_hw == (32, 64)
     assert tensor.shape == (1, 3, 32, 64)
+
+
+def test_a_centre_crop_computes_only_the_crop_and_equals_resize_then_crop() -> None:
+    rng = np.random.default_rng(0)
+    strip = rng.integers(0, 256, (2, 100, 3), dtype=np.uint8)
+    config = replace(BASE, resize="crop", resize_short=256, size=(224, 224))
+    tensor, transform = preprocess(strip, config)
+    assert transform.resized_hw == (256, 12800)
+    # The naive way: the whole resized picture, then the crop.
+    whole = np.asarray(Image.fromarray(strip).resize((12800, 256), Image.Resampling.BILINEAR))
+    left = -transform.offset_xy[0]
+    naive = whole[16:240, left : left + 224].astype(np.float32)
+    assert np.abs(tensor[0].transpose(1, 2, 0) - naive).max() <= 1.0
+
+
+def test_a_one_pixel_strip_letterboxes_to_at_least_one_pixel() -> None:
+    tensor, transform = preprocess(np.zeros((1, 10000, 3), np.uint8), replace(BASE, size=(64, 64)))
+    assert transform.resized_hw == (1, 64)
+    assert tensor.shape == (1, 3, 64, 64)

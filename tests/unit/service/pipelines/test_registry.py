@@ -139,3 +139,21 @@ def test_missing_labels_are_refused_naming_the_file(tmp_path: Path) -> None:
     registry = registry_for(tmp_path)
     registry.load_all()
     assert "labels.txt: missing" in registry.status()["nameless"]
+
+
+def test_models_never_pulled_do_not_hold_readiness_back(tmp_path: Path) -> None:
+    make_model(tmp_path, "served", ["a", "b", "c"])
+    optional = make_model(tmp_path, "optional", ["a", "b", "c"])
+    (optional / "model.onnx").unlink()
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    assert registry.status() == {"optional": "not pulled", "served": "ready"}
+    assert registry.ready
+
+
+def test_a_repository_with_nothing_pulled_is_not_ready(tmp_path: Path) -> None:
+    folder = make_model(tmp_path, "later", ["a", "b", "c"])
+    (folder / "model.onnx").unlink()
+    registry = registry_for(tmp_path)
+    registry.load_all()
+    assert not registry.ready
