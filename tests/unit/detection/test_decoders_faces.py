@@ -314,3 +314,12 @@ def test_anchor_points_are_row_major_repeated_and_read_only() -> None:
     assert points.shape == (16, 2) and points.dtype == np.float32
     assert not points.flags.writeable
     assert points is anchor_points((32, 64), 16, 2)
+
+
+@pytest.mark.parametrize("strides", [(), (8, 8, 16), (0, 16), (-8, 16)])
+def test_face_decoders_refuse_strides_that_are_not_distinct_and_positive(
+    strides: tuple[int, ...],
+) -> None:
+    params = LayoutParams(input_hw=HW, strides=strides)
+    with pytest.raises(LayoutError, match="strides must be distinct positive ints"):
+        decode_retinaface([np.zeros((1, 1, 4)), np.zeros((1, 1, 2)), np.zeros((1, 1, 10))], params)
