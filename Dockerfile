@@ -14,7 +14,8 @@ FROM ${PYTHON_IMAGE} AS cpu
 ARG MODELS_SOURCE=""
 ARG PULL_MODELS=1
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    VISION_HOST=0.0.0.0 VISION_PORT=8000 VISION_MODELS_DIR=/app/models
+    VISION_HOST=0.0.0.0 VISION_PORT=8000 VISION_MODELS_DIR=/app/models \
+    VISION_GALLERY_PATH=/app/data/gallery.sqlite3
 WORKDIR /app
 RUN useradd --system --uid 10001 --home-dir /app vision
 COPY pyproject.toml README.md ./
@@ -28,8 +29,10 @@ RUN if [ "$PULL_MODELS" = "1" ]; then \
       case "$src" in ""|http://*|https://*) ;; *) src="/tmp/context/$src" ;; esac; \
       python -m service pull --models-dir /app/models ${src:+--from "$src"}; \
     fi \
- && rm -rf /tmp/context && chown -R vision /app/models
+ && rm -rf /tmp/context && mkdir -p /app/data && chown -R vision /app/models /app/data
 USER vision
+# The face gallery (SQLite): mount a volume here to keep it across containers.
+VOLUME /app/data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
   CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('VISION_PORT','8000'), timeout=2)"
@@ -41,6 +44,7 @@ ARG MODELS_SOURCE=""
 ARG PULL_MODELS=1
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VISION_HOST=0.0.0.0 VISION_PORT=8000 VISION_MODELS_DIR=/app/models \
+    VISION_GALLERY_PATH=/app/data/gallery.sqlite3 \
     VISION_REQUIRE_GPU=true \
     VISION_TRT_ENGINE_CACHE_DIR=/data/trt-cache
 RUN apt-get update \
@@ -65,8 +69,10 @@ RUN if [ "$PULL_MODELS" = "1" ]; then \
       case "$src" in ""|http://*|https://*) ;; *) src="/tmp/context/$src" ;; esac; \
       python -m service pull --models-dir /app/models ${src:+--from "$src"}; \
     fi \
- && rm -rf /tmp/context && chown -R vision /app/models
+ && rm -rf /tmp/context && mkdir -p /app/data && chown -R vision /app/models /app/data
 USER vision
+# The face gallery (SQLite): mount a volume here to keep it across containers.
+VOLUME /app/data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=120s --retries=3 \
   CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('VISION_PORT','8000'), timeout=2)"

@@ -117,6 +117,21 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         default=64, ge=0, description="Requests allowed to wait; beyond it, 503 with Retry-After."
     )
+    stylize_max_side: int = Field(
+        default=2048,
+        ge=32,
+        description="Largest max_side a /stylize request may ask for (422 above it); the "
+        "fixed-style network needs about 0.7 GB of memory per request at 1024x1024.",
+    )
+
+    # -- face gallery -----------------------------------------------------------------------
+    gallery_path: Path = Field(
+        default=Path("data/gallery.sqlite3"),
+        description="SQLite file of the face gallery (created if absent; WAL mode).",
+    )
+    max_enrol_images: int = Field(
+        default=16, ge=1, le=256, description="Most images one POST /faces may enrol."
+    )
 
     @field_validator("providers", mode="before")
     @classmethod

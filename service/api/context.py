@@ -1,4 +1,5 @@
-"""What routes share: settings, the model registry, metrics and the admission bound."""
+"""What routes share: settings, the model registry, metrics, the admission bound, the face
+gallery."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Depends, Request
 
 from service.api.admission import Admission
 from service.api.metrics import Metrics
+from service.faces import Gallery
 from service.pipelines.registry import ModelRegistry
 from service.settings import Settings
 
@@ -19,6 +21,7 @@ class AppContext:
     models: ModelRegistry
     metrics: Metrics
     admission: Admission
+    gallery: Gallery
 
 
 def get_context(request: Request) -> AppContext:

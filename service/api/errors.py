@@ -48,5 +48,9 @@ class InvalidParameterError(ApiError):
     """A parameter is well-formed but not acceptable, e.g. an unknown class label (422)."""
 
 
+class NoFaceError(ApiError):
+    """An image the route needs a face from has none the detector finds (422)."""
+
+
 class OverloadedError(ApiError):
     """Every inference slot is busy and the waiting line is full (503)."""

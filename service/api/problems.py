@@ -25,11 +25,14 @@ from service.api.errors import (
     FieldProblem,
     InvalidParameterError,
     MalformedRequestError,
+    NoFaceError,
     OverloadedError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
 from service.errors import ServiceError
+from service.faces import InvalidSubjectError, UnknownFaceError, UnknownSubjectError
+from service.pipelines.faces import FaceModelError
 from service.pipelines.images import ImageDecodeError, ImageTooLargeError
 from service.pipelines.registry import ModelNotReadyError, UnknownModelError
 
@@ -73,6 +76,11 @@ PROBLEM_TYPES: Mapping[type[Exception], ProblemType] = {
     ImageDecodeError: ProblemType(422, "undecodable-image", "Image cannot be decoded"),
     ImageTooLargeError: ProblemType(422, "image-too-large", "Image has too many pixels"),
     InvalidParameterError: INVALID_PARAMETER,
+    NoFaceError: ProblemType(422, "no-face", "No face found"),
+    FaceModelError: ProblemType(422, "unsuitable-model", "Model cannot do this"),
+    InvalidSubjectError: ProblemType(422, "invalid-subject", "Invalid subject name"),
+    UnknownSubjectError: ProblemType(404, "unknown-subject", "Unknown subject"),
+    UnknownFaceError: ProblemType(404, "unknown-face", "Unknown face"),
     ModelNotReadyError: ProblemType(503, "model-not-ready", "Model not ready", retry_after_s=5),
     OverloadedError: ProblemType(503, "overloaded", "Too many requests", retry_after_s=1),
 }

@@ -11,6 +11,7 @@ import binascii
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from service.api.errors import FieldProblem, MalformedRequestError, UnsupportedMediaTypeError
 
 IMAGE_FIELD = "image"
+SUBJECT_FIELD = "subject"
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
 _DATA_URL = re.compile(r"^data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*),", re.IGNORECASE)
@@ -32,17 +34,108 @@ async def read_image(request: Request) -> bytes:
 
 async def read_images(request: Request, names: Sequence[str]) -> dict[str, bytes]:
     """One image per name in ``names``, each from the multipart part or JSON key of that name."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = _media_type(request)
     if media_type == MULTIPART:
         return await _from_multipart(request, names)
-    if media_type == JSON or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
+    if _is_json(media_type):
         return _from_json(await request.body(), names)
-    raise UnsupportedMediaTypeError(
-        f"Content-Type {media_type or '(none)'} is not accepted; send {MULTIPART} with "
-        f"{_fields(names)} as file part(s), or {JSON} with {_fields(names)} as base64 string(s)"
+    raise _unsupported(media_type, names)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == JSON or (
+        media_type.startswith("application/") and media_type.endswith("+json")
     )
+
+
+def _unsupported(media_type: str, names: Sequence[str]) -> UnsupportedMediaTypeError:
+    return UnsupportedMediaTypeError(
+        f"Content-Type {media_type or '(none)'} is not accepted; send {MULTIPART} with "
+        f"{_fields(names)} as parts (images as file parts), or {JSON} with {_fields(names)} "
+        "as strings (images in base64)"
+    )
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What ``POST /faces`` carries: a subject name and its images, named for error messages
+    (``image[0]``, ``image[1]``, ...)."""
+
+    subject: str
+    images: dict[str, bytes]
+
+
+async def read_enrolment(request: Request, *, max_images: int) -> Enrolment:
+    """``subject`` and 1..``max_images`` ``image`` parts (multipart), or the same as JSON
+    (``{"subject": ..., "image": base64 | [base64, ...]}``)."""
+    media_type = _media_type(request)
+    if media_type == MULTIPART:
+        subject, images = await _enrolment_from_multipart(request, max_images)
+    elif _is_json(media_type):
+        subject, images = _enrolment_from_json(await request.body(), max_images)
+    else:
+        raise _unsupported(media_type, (SUBJECT_FIELD, IMAGE_FIELD))
+    return Enrolment(subject=subject, images=images)
+
+
+async def _enrolment_from_multipart(
+    request: Request, max_images: int
+) -> tuple[str, dict[str, bytes]]:
+    try:
+        async with request.form(max_files=max_images + 1, max_fields=32) as form:
+            subjects = form.getlist(SUBJECT_FIELD)
+            if len(subjects) != 1:
+                raise _enrolment_error(SUBJECT_FIELD, _count_problem(len(subjects), list(form)))
+            subject = subjects[0]
+            if not isinstance(subject, str):
+                raise _enrolment_error(SUBJECT_FIELD, "must be a text field, not a file part")
+            parts = form.getlist(IMAGE_FIELD)
+            _check_image_count(len(parts), max_images, list(form))
+            images: dict[str, bytes] = {}
+            for i, part in enumerate(parts):
+                if not isinstance(part, UploadFile):
+                    raise _enrolment_error(
+                        f"{IMAGE_FIELD}[{i}]", "must be a file part (with a filename)"
+                    )
+                images[f"{IMAGE_FIELD}[{i}]"] = await part.read()
+            return subject, images
+    except StarletteHTTPException as exc:
+        raise MalformedRequestError(f"the multipart body cannot be parsed: {exc.detail}") from None
+
+
+def _enrolment_from_json(body: bytes, max_images: int) -> tuple[str, dict[str, bytes]]:
+    payload = _json_object(body, (SUBJECT_FIELD, IMAGE_FIELD))
+    subject = payload.get(SUBJECT_FIELD)
+    if not isinstance(subject, str):
+        problem = (
+            "is missing" if subject is None else f"must be a string, not {type(subject).__name__}"
+        )
+        raise _enrolment_error(SUBJECT_FIELD, problem)
+    value = payload.get(IMAGE_FIELD)
+    values = value if isinstance(value, list) else [] if value is None else [value]
+    _check_image_count(len(values), max_images, list(payload))
+    images: dict[str, bytes] = {}
+    for i, item in enumerate(values):
+        name = f"{IMAGE_FIELD}[{i}]"
+        if not isinstance(item, str):
+            raise _enrolment_error(name, f"must be a base64 string, not {type(item).__name__}")
+        images[name] = decode_base64(item, name)
+    return subject, images
+
+
+def _check_image_count(count: int, max_images: int, present: list[str]) -> None:
+    if count == 0:
+        raise _enrolment_error(IMAGE_FIELD, _count_problem(0, present))
+    if count > max_images:
+        raise _enrolment_error(IMAGE_FIELD, f"has {count} images; at most {max_images} per request")
+
+
+def _enrolment_error(name: str, problem: str) -> MalformedRequestError:
+    return _field_error(name, problem, (SUBJECT_FIELD, IMAGE_FIELD))
 
 
 async def _from_multipart(request: Request, names: Sequence[str]) -> dict[str, bytes]:
@@ -66,7 +159,7 @@ async def _from_multipart(request: Request, names: Sequence[str]) -> dict[str, b
         raise MalformedRequestError(f"the multipart body cannot be parsed: {exc.detail}") from None
 
 
-def _from_json(body: bytes, names: Sequence[str]) -> dict[str, bytes]:
+def _json_object(body: bytes, names: Sequence[str]) -> dict[str, Any]:
     try:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -75,6 +168,11 @@ def _from_json(body: bytes, names: Sequence[str]) -> dict[str, bytes]:
         raise MalformedRequestError(
             f"the JSON body must be an object with {_fields(names)}, not {type(payload).__name__}"
         )
+    return payload
+
+
+def _from_json(body: bytes, names: Sequence[str]) -> dict[str, bytes]:
+    payload = _json_object(body, names)
     images: dict[str, bytes] = {}
     for name in names:
         if name not in payload:

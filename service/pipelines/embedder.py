@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
 from service.pipelines.alignment import ALIGNED_SIZE, align_face
 from service.pipelines.preprocess import to_tensor
-from service.pipelines.results import Embedding, ModelInfo
+from service.pipelines.results import Embedding, ModelInfo, Timings
 from service.pipelines.runner import Runner
 from service.repository.spec import ModelSpec
 
@@ -30,10 +32,15 @@ class FaceEmbedder:
 
     def embed(self, pixels: NDArray[np.uint8], landmarks: NDArray[np.floating] | None) -> Embedding:
         """Embed the face at ``landmarks``; None means ``pixels`` already is an aligned crop."""
+        start = time.perf_counter()
         aligned = _as_aligned(pixels) if landmarks is None else align_face(pixels, landmarks)
-        output = self.runner.run(to_tensor(aligned, self.spec.input))[0]
-        vector = np.asarray(output, dtype=np.float32).reshape(-1)
-        return Embedding(vector=l2_normalise(vector), aligned=aligned)
+        tensor = to_tensor(aligned, self.spec.input)
+        prepared = time.perf_counter()
+        output = self.runner.run(tensor)[0]
+        inferred = time.perf_counter()
+        vector = l2_normalise(np.asarray(output, dtype=np.float32).reshape(-1))
+        timings = Timings.between(start, prepared, inferred, time.perf_counter())
+        return Embedding(vector=vector, aligned=aligned, timings=timings)
 
 
 def _as_aligned(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:

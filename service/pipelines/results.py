@@ -35,6 +35,15 @@ class Timings:
             postprocess_ms=round((done - inferred) * 1000.0, 3),
         )
 
+    @classmethod
+    def sum(cls, parts: Sequence[Timings]) -> Timings:
+        """Stage by stage, for work that runs several models or several faces."""
+        return cls(
+            preprocess_ms=round(sum(part.preprocess_ms for part in parts), 3),
+            inference_ms=round(sum(part.inference_ms for part in parts), 3),
+            postprocess_ms=round(sum(part.postprocess_ms for part in parts), 3),
+        )
+
 
 @dataclass(frozen=True)
 class DetectionResult:
@@ -74,6 +83,7 @@ class Embedding:
 
     vector: NDArray[np.float32]
     aligned: NDArray[np.uint8]
+    timings: Timings
 
 
 def label_for(labels: Sequence[str], class_id: int) -> str:

@@ -182,8 +182,13 @@ def start_server(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         port = free_port()
         command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--models-dir", str(e2e_models_dir)]
-        env = clean_environment({"VISION_MAX_BODY_BYTES": str(MAX_BODY_BYTES), **settings})
-        log = tmp_path_factory.mktemp("server") / "server.log"
+        run_dir = tmp_path_factory.mktemp("server")
+        defaults = {
+            "VISION_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+            "VISION_GALLERY_PATH": str(run_dir / "gallery.sqlite3"),
+        }
+        env = clean_environment({**defaults, **settings})
+        log = run_dir / "server.log"
         return running_server(
             command, port=port, env=env, cwd=REPO_ROOT, models_dir=e2e_models_dir, log=log
         )

@@ -32,7 +32,8 @@ def registry(detector: FakeDetector, classifier: FakeClassifier) -> FakeRegistry
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        return Settings(**{"models_dir": tmp_path, "api_key": None, **overrides})
+        defaults = {"models_dir": tmp_path, "gallery_path": tmp_path / "gallery.sqlite3"}
+        return Settings(**{**defaults, "api_key": None, **overrides})
 
     return make
 

@@ -1,0 +1,145 @@
+"""The face gallery: enrol (``POST /faces``), list, delete. One stored embedding per uploaded
+image, each with its own id — never averaged, never overwritten."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from service.api.context import Context
+from service.api.face_schemas import (
+    EnrolledFace,
+    EnrolResponse,
+    GalleryResponse,
+    StoredFace,
+    SubjectOut,
+    box_of,
+)
+from service.api.face_work import DetectorName, EmbedderName, analyse, face_analyzer
+from service.api.inference import observed_timings, run_blocking, server_timing
+from service.api.routes.responses import INFERENCE_ERRORS, problem_responses
+from service.api.schemas import ModelRef
+from service.api.uploads import IMAGE_FIELD, MULTIPART, SUBJECT_FIELD, read_enrolment
+from service.faces import NewFace, validate_subject
+
+router = APIRouter(tags=["face gallery"])
+
+_ENROL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "required": [SUBJECT_FIELD, IMAGE_FIELD],
+                    "properties": {
+                        SUBJECT_FIELD: {"type": "string", "maxLength": 128},
+                        IMAGE_FIELD: {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more images; the largest face of each is "
+                            "enrolled.",
+                        },
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": [SUBJECT_FIELD, IMAGE_FIELD],
+                    "properties": {
+                        SUBJECT_FIELD: {"type": "string", "maxLength": 128},
+                        IMAGE_FIELD: {
+                            "oneOf": [
+                                {"type": "string"},
+                                {"type": "array", "items": {"type": "string"}},
+                            ],
+                            "description": "base64 image(s) or data URL(s)",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/faces",
+    status_code=201,
+    response_model=EnrolResponse,
+    responses=INFERENCE_ERRORS,
+    openapi_extra=_ENROL_BODY,
+    summary="Enrol a subject's faces (one stored face per image)",
+)
+async def enrol(
+    request: Request,
+    response: Response,
+    context: Context,
+    model: EmbedderName = None,
+    detector: DetectorName = None,
+) -> EnrolResponse:
+    """The largest face of each image is stored under ``subject`` (created if new, added to
+    otherwise). Every image must hold a face, else nothing is stored (422 naming the image)."""
+    started = time.perf_counter()
+    analyzer = face_analyzer(context, request, detector, model)
+    enrolment = await read_enrolment(request, max_images=context.settings.max_enrol_images)
+    subject = validate_subject(enrolment.subject)
+    analysed = await run_blocking(
+        context,
+        lambda: analyse(
+            analyzer,
+            enrolment.images,
+            context.settings.max_pixels,
+            largest_only=True,
+            require_face=True,
+        ),
+    )
+    faces = [NewFace(a.faces[0].embedding, a.faces[0].box) for a in analysed.images.values()]
+    embedder = analyzer.embedder.info
+    records = await run_in_threadpool(context.gallery.enrol, subject, embedder.name, faces)
+    timings = observed_timings(
+        context, embedder.name, analysed.decode_ms, analysed.timings, started
+    )
+    response.headers["Server-Timing"] = server_timing(timings)
+    return EnrolResponse(
+        subject=subject,
+        faces=[EnrolledFace(face_id=r.face_id, box=box_of(r.box)) for r in records],
+        model=ModelRef.of(embedder),
+        timings_ms=timings,
+    )
+
+
+@router.get("/faces", response_model=GalleryResponse, summary="List enrolled subjects")
+async def list_faces(context: Context) -> GalleryResponse:
+    subjects = context.gallery.subjects()
+    return GalleryResponse(
+        subjects=[
+            SubjectOut(subject=subject, faces=[StoredFace.of(record) for record in records])
+            for subject, records in subjects.items()
+        ]
+    )
+
+
+@router.delete(
+    "/faces/{subject}",
+    status_code=204,
+    responses=problem_responses(401, 404),
+    summary="Delete a subject and all its faces",
+)
+async def delete_subject(subject: str, context: Context) -> Response:
+    await run_in_threadpool(context.gallery.delete_subject, subject)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/faces/{subject}/{face_id}",
+    status_code=204,
+    responses=problem_responses(401, 404),
+    summary="Delete one face of a subject",
+)
+async def delete_face(subject: str, face_id: str, context: Context) -> Response:
+    await run_in_threadpool(context.gallery.delete_face, subject, face_id)
+    return Response(status_code=204)

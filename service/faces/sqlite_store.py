@@ -1,0 +1,132 @@
+"""The default gallery store: one SQLite file in WAL mode, one transaction per write.
+
+``synchronous=FULL`` makes a write that was answered 201 survive a crash or power cut, and a
+write cut off half-way (``kill -9`` mid-enrolment) is rolled back by SQLite on the next open:
+the file only ever holds whole enrolments. One connection, serialised by a lock, is plenty:
+enrolments are rare and the searches run on the in-memory matrix, not on the database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from service.faces.store import FaceRecord, GalleryError, NewFace
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS faces (
+    face_id    TEXT PRIMARY KEY,
+    subject    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    dim        INTEGER NOT NULL,
+    embedding  BLOB NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    created_at REAL NOT NULL,
+    seq        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_subject ON faces (subject);
+"""
+_COLUMNS = "face_id, subject, model, dim, embedding, x1, y1, x2, y2, created_at"
+
+
+class SqliteFaceStore:
+    """A :class:`~service.faces.store.FaceStore` in the SQLite file at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise GalleryError(
+                    f"{path}: gallery schema version {version} is newer than this service "
+                    f"understands ({SCHEMA_VERSION})"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as error:
+            raise GalleryError(f"{path}: cannot open the gallery database ({error})") from None
+        self._lock = threading.Lock()
+
+    def add(self, subject: str, model: str, faces: Sequence[NewFace]) -> list[FaceRecord]:
+        now = time.time()
+        records = [
+            FaceRecord(
+                face_id=uuid.uuid4().hex,
+                subject=subject,
+                model=model,
+                embedding=np.asarray(face.embedding, dtype=np.float32).reshape(-1),
+                box=face.box,
+                created_at=now,
+            )
+            for face in faces
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM faces").fetchone()
+                self._db.executemany(
+                    f"INSERT INTO faces ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            r.face_id,
+                            r.subject,
+                            r.model,
+                            int(r.embedding.size),
+                            r.embedding.astype("<f4").tobytes(),
+                            *r.box,
+                            r.created_at,
+                            seq + i + 1,
+                        )
+                        for i, r in enumerate(records)
+                    ],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return records
+
+    def all(self) -> list[FaceRecord]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM faces ORDER BY seq").fetchall()
+        return [
+            FaceRecord(
+                face_id=face_id,
+                subject=subject,
+                model=model,
+                embedding=np.frombuffer(blob, dtype="<f4", count=dim).astype(np.float32),
+                box=(x1, y1, x2, y2),
+                created_at=created_at,
+            )
+            for face_id, subject, model, dim, blob, x1, y1, x2, y2, created_at in rows
+        ]
+
+    def delete_subject(self, subject: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "DELETE FROM faces WHERE subject = ? RETURNING face_id", (subject,)
+            ).fetchall()
+        return [face_id for (face_id,) in rows]
+
+    def delete_face(self, subject: str, face_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM faces WHERE subject = ? AND face_id = ?", (subject, face_id)
+            )
+        return cursor.rowcount > 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
