@@ -24,6 +24,7 @@ from service.api.admission import Admission
 from service.api.context import AppContext
 from service.api.limits import API_KEY_HEADER, RequestLimitsMiddleware
 from service.api.metrics import Metrics, MetricsMiddleware
+from service.api.page import install_page
 from service.api.problems import UnhandledErrorMiddleware, install_problem_handlers
 from service.api.routes import classify, detect, health, metrics, models
 from service.api.schemas import Problem
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(health.router)
     for module in (detect, classify, models, metrics):
         app.include_router(module.router, dependencies=keyed)
+    install_page(app)  # GET / and /ui/*: the browser page, open like /health/*
     app.add_middleware(
         RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes, api_key=api_key
     )

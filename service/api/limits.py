@@ -21,6 +21,7 @@ from service.api.problems import problem_for_exception
 
 API_KEY_HEADER = "X-API-Key"
 OPEN_PREFIX = "/health/"  # probes must work without the key
+OPEN_PAGE = ("/", "/ui/")  # the browser page and its assets: the page asks for the key
 
 
 class RequestLimitsMiddleware:
@@ -44,7 +45,7 @@ class RequestLimitsMiddleware:
         await self.app(scope, self._counting(receive), send)
 
     def _authorize(self, scope: Scope) -> None:
-        if self._api_key is None or _route_path(scope).startswith(OPEN_PREFIX):
+        if self._api_key is None or _is_open(_route_path(scope)):
             return
         given = _header(scope, b"x-api-key")
         if given is None:
@@ -98,6 +99,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _is_open(path: str) -> bool:
+    """Routes served without the key: the probes, ``/`` and the page's ``/ui/`` assets."""
+    page, assets = OPEN_PAGE
+    return path.startswith(OPEN_PREFIX) or path == page or path.startswith(assets)
 
 
 def _route_path(scope: Scope) -> str:
