@@ -26,8 +26,9 @@ from service.api.limits import API_KEY_HEADER, RequestLimitsMiddleware
 from service.api.metrics import Metrics, MetricsMiddleware
 from service.api.page import install_page
 from service.api.problems import UnhandledErrorMiddleware, install_problem_handlers
-from service.api.routes import classify, detect, health, metrics, models
+from service.api.routes import classify, detect, faces, gallery, health, metrics, models
 from service.api.schemas import Problem
+from service.faces import Gallery, SqliteFaceStore
 from service.pipelines.registry import ModelRegistry
 from service.settings import Settings
 
@@ -42,10 +43,17 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
-    """An app serving ``registry`` (default: the models of ``settings.models_dir``)."""
+def create_app(
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+    face_gallery: Gallery | None = None,
+) -> FastAPI:
+    """An app serving ``registry`` (default: the models of ``settings.models_dir``) and
+    ``face_gallery`` (default: the SQLite file at ``settings.gallery_path``)."""
     settings = settings if settings is not None else Settings()
     registry = registry if registry is not None else ModelRegistry(settings)
+    if face_gallery is None:
+        face_gallery = Gallery(SqliteFaceStore(settings.gallery_path))
     context = AppContext(
         settings=settings,
         models=registry,
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             slots=settings.max_concurrency,
             queue=settings.max_queue,
         ),
+        gallery=face_gallery,
     )
 
     @asynccontextmanager
@@ -63,6 +72,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             target=_load_models, args=(registry,), name="model-loader", daemon=True
         ).start()
         yield
+        face_gallery.close()
 
     app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.context = context
@@ -71,7 +81,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     # The header dependency only documents the key in OpenAPI; the middleware enforces it.
     keyed = [Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))] if api_key else []
     app.include_router(health.router)
-    for module in (detect, classify, models, metrics):
+    for module in (detect, classify, faces, gallery, models, metrics):
         app.include_router(module.router, dependencies=keyed)
     install_page(app)  # GET / and /ui/*: the browser page, open like /health/*
     app.add_middleware(
