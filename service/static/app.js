@@ -168,6 +168,15 @@ function picker(input, onFiles) {
   input.takeFiles = take;
 }
 
+// One image for `state` (shown at once in its result's stage), then `run`.
+function pickOne(state, input, run) {
+  picker(input, ([file]) => {
+    state.file = file;
+    showPreview($(".stage", state.result), file);
+    run();
+  });
+}
+
 document.addEventListener("paste", (event) => {
   const panel = document.querySelector(".panel:not([hidden])");
   const files = [...event.clipboardData.files].filter((file) => file.type.startsWith("image/"));
@@ -251,15 +260,11 @@ for (const slider of sliders) {
   });
 }
 
-picker($("#detect-image"), ([file]) => {
-  detect.file = file;
-  showPreview($(".stage", detect.result), file);
-  runDetect();
-});
+pickOne(detect, $("#detect-image"), runDetect);
 
 function runDetect() {
   clearTimeout(sliderTimer);
-  if (!detect.file || !$("#detect-model").value) return;
+  if (!detect.file) return;  // no model chosen (yet): the service's default
   const query = { model: $("#detect-model").value, confidence: sliders[0].value, iou: sliders[1].value };
   const form = formWith([["image", detect.file]]);
   return latest(detect, detectForm, () => api("detect", { method: "POST", query, form }),
@@ -304,16 +309,12 @@ function clearDetections() {
 const classify = { run: 0, result: $("#classify-result"), file: null };
 const classifyForm = $("#classify-form");
 
-picker($("#classify-image"), ([file]) => {
-  classify.file = file;
-  showPreview($(".stage", classify.result), file);
-  runClassify();
-});
+pickOne(classify, $("#classify-image"), runClassify);
 $("#classify-model").addEventListener("change", () => runClassify());
 $("#classify-top-k").addEventListener("change", () => runClassify());
 
 function runClassify() {
-  if (!classify.file || !$("#classify-model").value) return;
+  if (!classify.file) return;
   const query = { model: $("#classify-model").value, top_k: $("#classify-top-k").value };
   const form = formWith([["image", classify.file]]);
   return latest(classify, classifyForm, () => api("classify", { method: "POST", query, form }), (answer) => {
@@ -462,11 +463,7 @@ enrolForm.addEventListener("submit", (event) => {
 const recognize = { run: 0, result: $("#recognize-result"), file: null };
 const recognizeForm = $("#recognize-form");
 
-picker($("#recognize-image"), ([file]) => {
-  recognize.file = file;
-  showPreview($(".stage", recognize.result), file);
-  runRecognize();
-});
+pickOne(recognize, $("#recognize-image"), runRecognize);
 recognizeForm.addEventListener("submit", (event) => { event.preventDefault(); runRecognize(); });
 $("#recognize-threshold").addEventListener("change", () => runRecognize());
 

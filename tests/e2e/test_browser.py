@@ -1,0 +1,370 @@
+"""The browser page at ``/`` in real Chromium — Debian's ``/usr/bin/chromium``, headless, driven by
+Playwright, no browser download — against the real service on loopback with the default models.
+
+What the page shows is compared with what the JSON API answers for the same image and
+parameters. Each tab is photographed at 1280x800 and 360x740 into ``docs/screenshots/`` (the
+README shows them), as palette PNGs of at most 300 kB.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import StartServer
+from tests.e2e.corpus import MAX_BODY_BYTES
+from tests.e2e.test_service import CATS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 360, "height": 740}
+MAX_SCREENSHOT_BYTES = 300_000
+TIMEOUT_MS = 30_000  # two shared CPU cores: inference may queue behind other tests
+KEY_STORE = "vision-service.api-key"
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        why = f"{CHROMIUM} is absent: apt-get install chromium (.ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def open_page(chromium: Browser, url: str) -> Iterator[tuple[Page, list[str]]]:
+    """The page at ``url``/ in a fresh browser context; yields it with the list of every URL it
+    requested. Afterwards: no script error, and nothing fetched from anywhere else."""
+    context = chromium.new_context(viewport=DESKTOP, base_url=url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    requested: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/")
+    try:
+        yield page, requested
+    finally:
+        context.close()
+    assert errors == []
+    assert [u for u in requested if not u.startswith((f"{url}/", "blob:", "data:"))] == []
+
+
+@pytest.fixture
+def page(chromium: Browser, live_server: Any) -> Iterator[Page]:
+    with open_page(chromium, live_server.url) as (page, _):
+        expect(page.locator("#service-status")).to_contain_text("models ready")
+        yield page
+
+
+def boxes_drawn(page: Page, overlay: str) -> list[list[float]]:
+    """``[x1, y1, x2, y2]`` of every box rectangle in an overlay, in image pixels."""
+    rects = page.locator(f"{overlay} g.box > rect:first-child")
+    corners = []
+    for rect in rects.all():
+        x, y, w, h = (float(rect.get_attribute(k) or "nan") for k in ("x", "y", "width", "height"))
+        corners.append([x, y, x + w, y + h])
+    return corners
+
+
+def box_corners(item: dict[str, Any]) -> list[float]:
+    return [item["box"][k] for k in ("x1", "y1", "x2", "y2")]
+
+
+def assert_overlay_covers_image(page: Page, image: str, overlay: str) -> None:
+    """The overlay sits exactly on the displayed picture, whatever size it is shown at."""
+    shown = page.locator(image).bounding_box()
+    drawn = page.locator(overlay).bounding_box()
+    assert shown and drawn and shown["width"] > 50
+    for key in ("x", "y", "width", "height"):
+        assert drawn[key] == pytest.approx(shown[key], abs=1.0), (key, shown, drawn)
+
+
+def photograph(
+    page: Page, name: str, scroll_to: str | None = None, overlays: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Screenshots of the viewport at desktop and phone size, as small palette PNGs; at each
+    size the ``(image, overlay)`` pairs are checked to line up."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        if scroll_to:
+            page.locator(scroll_to).evaluate("node => node.scrollIntoView()")
+        else:
+            page.locator("body").evaluate("() => window.scrollTo(0, 0)")
+        for image, overlay in overlays:
+            assert_overlay_covers_image(page, image, overlay)
+        shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+        assert shot.size == (viewport["width"], viewport["height"])
+        path = SCREENSHOTS / f"{name}-{viewport['width']}x{viewport['height']}.png"
+        palette = shot.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette.save(path, optimize=True)
+        assert path.stat().st_size <= MAX_SCREENSHOT_BYTES, (path, path.stat().st_size)
+    page.set_viewport_size(DESKTOP)
+
+
+def upload(page: Page, field: str, *photos: Path) -> None:
+    page.set_input_files(field, list(photos))
+
+
+def settled(page: Page, result: str, state: str = "done") -> None:
+    expect(page.locator(result)).to_have_attribute("data-state", state)
+
+
+def error_next_to(page: Page, field: str) -> Any:
+    """The error message of the form field that holds ``field``."""
+    return page.locator(f".field:has({field}) > .error")
+
+
+# ---------------------------------------------------------------- detect
+
+
+def detect_on_page(page: Page, photo: Path) -> list[list[float]]:
+    """Upload ``photo`` in the Detect tab; the boxes drawn once the answer is in."""
+    upload(page, "#detect-image", photo)
+    settled(page, "#detect-result")
+    return boxes_drawn(page, "#detect-overlay")
+
+
+def detect_by_api(client: httpx.Client, photo: Path, **query: str) -> dict[str, Any]:
+    files = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
+    answer: dict[str, Any] = client.post("/detect", params=query, files=files).json()
+    return answer
+
+
+def test_detect_draws_one_box_per_detection_of_the_api(
+    page: Page, client: httpx.Client, images_dir: Path
+) -> None:
+    bus = images_dir / "ul_bus.jpg"
+    drawn = detect_on_page(page, bus)
+    query = {name: page.input_value(f"#detect-{name}") for name in ("model", "confidence", "iou")}
+    answer = detect_by_api(client, bus, **query)
+    detections = answer["detections"]
+
+    assert len(drawn) == len(detections) > 0
+    for corners, detection in zip(drawn, detections, strict=True):
+        assert corners == pytest.approx(box_corners(detection), abs=0.01)
+    labels = page.locator("#detect-table tbody tr td:nth-child(2)").all_inner_texts()
+    assert [label.strip() for label in labels] == [d["label"] for d in detections]
+    assert "bus" in labels and labels.count("person") >= 3
+    meta = page.locator("#detect-meta")
+    expect(meta).to_contain_text(answer["model"]["provider"])
+    expect(meta).to_contain_text(re.compile(r"inference [0-9.]+ · postprocess [0-9.]+ · total"))
+    photograph(page, "detect", overlays=[("#detect-img", "#detect-overlay")])
+
+
+def test_the_confidence_slider_queries_again(
+    page: Page, client: httpx.Client, images_dir: Path
+) -> None:
+    bus = images_dir / "ul_bus.jpg"
+    before = len(detect_on_page(page, bus))
+
+    page.locator("#detect-confidence").fill("0.9")
+    expect(page.locator("#detect-overlay")).to_have_attribute("data-confidence", "0.9")
+    expect(page.locator("#detect-confidence-value")).to_have_text("0.9")
+    after = len(boxes_drawn(page, "#detect-overlay"))
+    answer = detect_by_api(client, bus, confidence="0.9", iou=page.input_value("#detect-iou"))
+    assert 0 < after == len(answer["detections"]) < before
+
+    page.locator("#detect-confidence").press("ArrowLeft")  # keyboard: one step down
+    expect(page.locator("#detect-overlay")).to_have_attribute("data-confidence", "0.85")
+
+
+# ---------------------------------------------------------------- classify
+
+
+def test_classify_shows_a_cat_first(page: Page, images_dir: Path) -> None:
+    page.get_by_role("tab", name="Classify").click()
+    upload(page, "#classify-image", images_dir / "chelsea.jpg")
+    settled(page, "#classify-result")
+
+    labels = page.locator("#classify-list .label").all_inner_texts()
+    assert len(labels) == 5 and labels[0] in CATS
+    assert page.locator("#classify-list .bar").count() == 5
+    photograph(page, "classify")
+
+
+# ---------------------------------------------------------------- errors and keyboard
+
+
+def test_problems_are_shown_next_to_the_image_control(
+    page: Page, tmp_path: Path, images_dir: Path
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture\n")
+    upload(page, "#detect-image", text)
+    message = error_next_to(page, "#detect-image")
+    expect(message).to_be_visible()
+    expect(message).to_have_text(re.compile(r"^Image cannot be decoded: image: not an image"))
+    assert boxes_drawn(page, "#detect-overlay") == []
+
+    oversized = tmp_path / "huge.jpg"
+    oversized.write_bytes((images_dir / "ul_bus.jpg").read_bytes().ljust(MAX_BODY_BYTES + 1))
+    upload(page, "#detect-image", oversized)
+    expect(message).to_have_text(re.compile(r"^Request body too large: .*VISION_MAX_BODY_BYTES"))
+
+    upload(page, "#detect-image", images_dir / "ul_bus.jpg")  # a good image clears it
+    settled(page, "#detect-result")
+    expect(message).to_be_hidden()
+
+
+def test_the_tabs_work_from_the_keyboard(page: Page) -> None:
+    detect_tab = page.get_by_role("tab", name="Detect")
+    detect_tab.focus()
+    page.keyboard.press("ArrowRight")
+
+    expect(page.get_by_role("tab", name="Classify")).to_be_focused()
+    expect(page.get_by_role("tab", name="Classify")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel", name="Classify")).to_be_visible()
+    expect(page.locator("#panel-detect")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.get_by_role("tabpanel", name="Faces")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.get_by_role("tabpanel", name="Detect")).to_be_visible()
+    for label in ("Detector", "Image", "Confidence", "NMS IoU"):  # every control is labelled
+        expect(page.get_by_role("tabpanel", name="Detect").get_by_label(label)).to_be_visible()
+
+
+# ---------------------------------------------------------------- faces
+
+
+def test_verify_says_same_person_or_different(page: Page, images_dir: Path) -> None:
+    page.get_by_role("tab", name="Faces").click()
+    upload(page, "#verify-image1", images_dir / "fr_obama1.jpg")
+    upload(page, "#verify-image2", images_dir / "fr_obama2.jpg")
+    settled(page, "#verify-result")
+
+    verdict = page.locator("#verify-verdict")
+    expect(verdict).to_have_text(re.compile(r"^Same person: similarity 0\.\d+ ≥ threshold"))
+    for n in (1, 2):
+        overlay = f"#verify-img{n} + svg"
+        assert len(boxes_drawn(page, overlay)) == 1
+        assert page.locator(f"{overlay} circle.point").count() == 5
+    pairs = [(f"#verify-img{n}", f"#verify-img{n} + svg") for n in (1, 2)]
+    photograph(page, "faces-verify", overlays=pairs)
+
+    upload(page, "#verify-image2", images_dir / "fr_biden1.jpg")
+    expect(verdict).to_have_text(re.compile(r"^Different people: similarity -?0\.\d+ < threshold"))
+
+    upload(page, "#verify-image2", images_dir / "chelsea.jpg")  # a cat: no face
+    expect(error_next_to(page, "#verify-image2")).to_have_text(re.compile(r"image2: no face found"))
+    expect(error_next_to(page, "#verify-image1")).to_be_hidden()
+
+
+def test_enrol_recognise_delete_round_trip(
+    page: Page, client: httpx.Client, images_dir: Path
+) -> None:
+    subject = "Barack Obama (browser test)"
+    page.get_by_role("tab", name="Faces").click()
+    settled(page, "#gallery")
+    page.get_by_label("Subject name").fill(subject)
+    upload(page, "#enrol-images", images_dir / "fr_obama1.jpg", images_dir / "fr_obama3.jpg")
+    page.get_by_role("button", name="Enrol").click()
+
+    entry = page.locator(f'#gallery-list li[data-subject="{subject}"]')
+    expect(entry).to_contain_text("2 faces")
+    listed = {s["subject"]: s["faces"] for s in client.get("/faces").json()["subjects"]}
+    shown_ids = entry.locator("li[data-face-id]").evaluate_all(
+        "rows => rows.map(row => row.dataset.faceId)"
+    )
+    assert sorted(shown_ids) == sorted(face["face_id"] for face in listed[subject])
+
+    upload(page, "#recognize-image", images_dir / "fr_obama_and_biden.jpg")
+    settled(page, "#recognize-result")
+    labels = page.locator("#recognize-overlay text").all_text_contents()
+    assert len([label for label in labels if label.startswith(subject)]) == 1
+    assert "unknown" in labels  # Biden is enrolled by no one here
+    who = page.locator("#recognize-table tbody td:nth-child(2)").all_inner_texts()
+    assert who.count(subject) == 1
+    photograph(
+        page,
+        "faces-gallery",
+        scroll_to="#gallery-title",
+        overlays=[("#recognize-img", "#recognize-overlay")],
+    )
+
+    first_id = shown_ids[0]
+    page.get_by_role("button", name=f"Delete face {first_id} of {subject}").click()
+    expect(entry).to_contain_text("1 face")
+    listed = {s["subject"]: s["faces"] for s in client.get("/faces").json()["subjects"]}
+    assert [face["face_id"] for face in listed[subject]] == [i for i in shown_ids if i != first_id]
+
+    page.get_by_role("button", name=f"Delete subject {subject} and all their faces").click()
+    expect(entry).to_have_count(0)
+    assert subject not in {s["subject"] for s in client.get("/faces").json()["subjects"]}
+
+
+# ---------------------------------------------------------------- the API key
+
+
+def test_with_an_api_key_the_page_asks_for_it_once(
+    chromium: Browser, start_server: StartServer, images_dir: Path
+) -> None:
+    key = "correct horse battery staple"
+    with (
+        start_server(VISION_API_KEY=key) as server,
+        open_page(chromium, server.url) as (
+            page,
+            requested,
+        ),
+    ):
+        panel = page.locator("#key-panel")
+        expect(panel).to_be_visible()
+        expect(page.locator("#key-message")).to_have_text(
+            "Missing or wrong API key: this service requires the X-API-Key header"
+        )
+        expect(page.get_by_label("API key (sent as the X-API-Key header)")).to_be_focused()
+        upload(page, "#detect-image", images_dir / "ul_bus.jpg")
+        expect(error_next_to(page, "#detect-image")).to_have_text(
+            re.compile(r"^Missing or wrong API key: ")
+        )
+
+        page.get_by_label("API key (sent as the X-API-Key header)").fill("wrong")
+        page.get_by_role("button", name="Use this key").click()
+        expect(page.locator("#key-message")).to_contain_text("does not hold a valid key")
+        expect(panel).to_be_visible()
+
+        page.get_by_label("API key (sent as the X-API-Key header)").fill(key)
+        page.get_by_role("button", name="Use this key").click()
+        expect(page.locator("#service-status")).to_contain_text("models ready")
+        expect(panel).to_be_hidden()
+        assert len(detect_on_page(page, images_dir / "ul_bus.jpg")) > 0
+
+        page.reload()  # kept for the tab: no second question
+        expect(page.locator("#service-status")).to_contain_text("models ready")
+        expect(panel).to_be_hidden()
+        stored = page.locator("body").evaluate(f"() => sessionStorage.getItem('{KEY_STORE}')")
+        assert stored == key
+        assert not [url for url in requested if "horse" in url or "wrong" in url]
