@@ -26,7 +26,16 @@ from service.api.limits import API_KEY_HEADER, RequestLimitsMiddleware
 from service.api.metrics import Metrics, MetricsMiddleware
 from service.api.page import install_page
 from service.api.problems import UnhandledErrorMiddleware, install_problem_handlers
-from service.api.routes import classify, detect, faces, gallery, health, metrics, models
+from service.api.routes import (
+    classify,
+    detect,
+    faces,
+    gallery,
+    health,
+    metrics,
+    models,
+    stylize,
+)
 from service.api.schemas import Problem
 from service.faces import Gallery, SqliteFaceStore
 from service.pipelines.registry import ModelRegistry
@@ -81,7 +90,7 @@ def create_app(
     # The header dependency only documents the key in OpenAPI; the middleware enforces it.
     keyed = [Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))] if api_key else []
     app.include_router(health.router)
-    for module in (detect, classify, faces, gallery, models, metrics):
+    for module in (detect, classify, faces, gallery, stylize, models, metrics):
         app.include_router(module.router, dependencies=keyed)
     install_page(app)  # GET / and /ui/*: the browser page, open like /health/*
     app.add_middleware(

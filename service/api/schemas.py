@@ -167,3 +167,17 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[FieldError] | None = None
+
+
+class StyleOut(BaseModel):
+    """One built-in style of a ``stylize`` model."""
+
+    index: int = Field(description="The value to pass as style= (alone or in a mix).")
+    preview: str = Field(
+        description="The style applied to a 128x128 test card, as a data:image/jpeg URL."
+    )
+
+
+class StylesResponse(BaseModel):
+    model: ModelRef
+    styles: list[StyleOut]

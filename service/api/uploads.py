@@ -32,13 +32,16 @@ async def read_image(request: Request) -> bytes:
     return (await read_images(request, (IMAGE_FIELD,)))[IMAGE_FIELD]
 
 
-async def read_images(request: Request, names: Sequence[str]) -> dict[str, bytes]:
-    """One image per name in ``names``, each from the multipart part or JSON key of that name."""
+async def read_images(
+    request: Request, names: Sequence[str], optional: Sequence[str] = ()
+) -> dict[str, bytes]:
+    """One image per name in ``names``, each from the multipart part or JSON key of that name;
+    those in ``optional`` only when the request has them."""
     media_type = _media_type(request)
     if media_type == MULTIPART:
-        return await _from_multipart(request, names)
+        return await _from_multipart(request, names, optional)
     if _is_json(media_type):
-        return _from_json(await request.body(), names)
+        return _from_json(await request.body(), names, optional)
     raise _unsupported(media_type, names)
 
 
@@ -138,12 +141,16 @@ def _enrolment_error(name: str, problem: str) -> MalformedRequestError:
     return _field_error(name, problem, (SUBJECT_FIELD, IMAGE_FIELD))
 
 
-async def _from_multipart(request: Request, names: Sequence[str]) -> dict[str, bytes]:
+async def _from_multipart(
+    request: Request, names: Sequence[str], optional: Sequence[str] = ()
+) -> dict[str, bytes]:
     try:
         async with request.form(max_files=len(names) + 8, max_fields=32) as form:
             images: dict[str, bytes] = {}
-            for name in names:
+            for name in (*names, *optional):
                 parts = form.getlist(name)
+                if not parts and name in optional:
+                    continue
                 if len(parts) != 1:
                     raise _field_error(name, _count_problem(len(parts), list(form.keys())), names)
                 part = parts[0]
@@ -171,11 +178,13 @@ def _json_object(body: bytes, names: Sequence[str]) -> dict[str, Any]:
     return payload
 
 
-def _from_json(body: bytes, names: Sequence[str]) -> dict[str, bytes]:
+def _from_json(body: bytes, names: Sequence[str], optional: Sequence[str] = ()) -> dict[str, bytes]:
     payload = _json_object(body, names)
     images: dict[str, bytes] = {}
-    for name in names:
+    for name in (*names, *optional):
         if name not in payload:
+            if name in optional:
+                continue
             raise _field_error(name, _count_problem(0, list(payload)), names)
         value = payload[name]
         if not isinstance(value, str):

@@ -19,6 +19,8 @@ from service.errors import ServiceError
 from service.pipelines.classifier import Classifier
 from service.pipelines.detector import Detector
 from service.pipelines.embedder import FaceEmbedder
+from service.pipelines.style_transfer import StylePredictor, StyleTransfer
+from service.pipelines.stylizer import Stylizer
 from service.repository import ModelEntry, ModelSpec, scan_repository
 from service.repository.loader import NOT_PULLED, PRESENT
 from service.runtime.session import ModelSession
@@ -26,10 +28,12 @@ from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Pipeline = Detector | Classifier | FaceEmbedder
+Pipeline = Detector | Classifier | FaceEmbedder | Stylizer | StylePredictor | StyleTransfer
 LOADING = "loading"
 READY = "ready"
-SERVED_TASKS = ("detect", "classify", "face-detect", "face-embed")
+SERVED_TASKS = (
+    "detect", "classify", "face-detect", "face-embed", "stylize", "style-predict", "style-transfer"
+)
 
 
 class UnknownModelError(ServiceError):
@@ -63,7 +67,9 @@ class ModelRegistry:
 
     def load_all(self) -> None:
         """Load and warm every pulled model, one after the other, recording each outcome."""
-        for name, slot in self._slots.items():
+        # A style transformer links to its predictor, so it loads after every other model.
+        links_last = sorted(self._slots.items(), key=lambda item: _task(item[1]) == "style-transfer")
+        for name, slot in links_last:
             if slot.status != LOADING:
                 continue
             try:
@@ -83,11 +89,19 @@ class ModelRegistry:
         if spec.task not in SERVED_TASKS:
             raise UnknownModelError(f"task {spec.task!r} is not served by this version")
         layout = self._layout(session, spec)
-        pipeline = build_pipeline(entry.name, spec, session, layout)
+        pipeline = build_pipeline(entry.name, spec, session, layout, self._predictor(spec))
         warm_up(pipeline, spec)
         with self._lock:
             slot.session, slot.spec, slot.layout, slot.pipeline = session, spec, layout, pipeline
             slot.status = READY
+
+    def _predictor(self, spec: ModelSpec) -> StylePredictor | None:
+        """A style transformer's ready predictor (model.toml ``style.predictor``)."""
+        if spec.style is None or spec.style.predictor is None:
+            return None
+        predictor = self.get("style-predict", spec.style.predictor)
+        assert isinstance(predictor, StylePredictor)
+        return predictor
 
     @staticmethod
     def _layout(session: ModelSession, spec: ModelSpec) -> str | None:
@@ -150,13 +164,24 @@ class ModelRegistry:
 
 
 def build_pipeline(
-    name: str, spec: ModelSpec, session: ModelSession, layout: str | None
+    name: str,
+    spec: ModelSpec,
+    session: ModelSession,
+    layout: str | None,
+    predictor: StylePredictor | None = None,
 ) -> Pipeline:
-    """The pipeline class of a task."""
+    """The pipeline class of a task; a style transformer also takes its predictor."""
     if spec.task == "classify":
         return Classifier(name, spec, session)
     if spec.task == "face-embed":
         return FaceEmbedder(name, spec, session)
+    if spec.task == "stylize":
+        return Stylizer(name, spec, session)
+    if spec.task == "style-predict":
+        return StylePredictor(name, spec, session)
+    if spec.task == "style-transfer":
+        assert predictor is not None
+        return StyleTransfer(name, spec, session, predictor)
     assert layout is not None
     return Detector(name, spec, session, layout)
 
@@ -166,6 +191,8 @@ def warm_up(pipeline: Pipeline, spec: ModelSpec) -> None:
     grey = np.full((*spec.input.size, 3), 114, dtype=np.uint8)
     if isinstance(pipeline, FaceEmbedder):
         pipeline.embed(grey, None)
+    elif isinstance(pipeline, Stylizer | StylePredictor | StyleTransfer):
+        pipeline.warm_up()
     else:
         pipeline.run(grey)
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service.repository.errors import ModelConfigError
-from service.repository.names import FILE_NAME_PATTERN
+from service.repository.names import FILE_NAME_PATTERN, MODEL_NAME
 from service.repository.validation import validation_message
 
 Task = Literal[
@@ -98,6 +98,14 @@ class ThresholdsConfig(_Section):
     similarity: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
 
 
+class StyleConfig(_Section):
+    """[style]: style-transfer models: output geometry, and the predictor a transformer needs."""
+
+    predictor: Annotated[str, Field(pattern=f"^{MODEL_NAME.pattern}$")] | None = None
+    multiple: PositiveInt | None = None
+    min_side: PositiveInt | None = None
+
+
 class RuntimeConfig(_Section):
     """[runtime]: per-model override of the global execution-provider preference."""
 
@@ -113,6 +121,7 @@ class ModelConfig(_Section):
     output: OutputConfig = OutputConfig()
     postprocess: PostprocessConfig = PostprocessConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
+    style: StyleConfig = StyleConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 
 

@@ -21,6 +21,7 @@ from service.repository.config import (
 )
 from service.repository.errors import ModelConfigError
 from service.repository.metadata import ModelSignature, TensorInfo, read_ultralytics
+from service.repository.style import StyleSpec, resolve_style
 
 _DETECTING = ("detect", "face-detect")
 _ULTRALYTICS_TASKS: dict[str, Task] = {"detect": "detect", "pose": "detect", "classify": "classify"}
@@ -47,6 +48,9 @@ _TASK_KEYS: dict[str, tuple[str, ...]] = {
     "output.kind": tuple(_KINDS),
     "postprocess": _DETECTING,
     "thresholds": ("face-embed",),
+    "style.predictor": ("style-transfer",),
+    "style.multiple": ("stylize",),
+    "style.min_side": ("stylize",),
 }
 
 
@@ -107,6 +111,7 @@ class ModelSpec:
     labels: tuple[str, ...]  # class names by class id; empty for embedders and stylizers
     similarity: float | None  # face-embed match threshold (cosine)
     providers: tuple[str, ...]  # per-model provider preference; empty = the global one
+    style: StyleSpec | None = None  # the style tasks' second input and geometry
 
 
 def resolve_spec(
@@ -181,6 +186,9 @@ def resolve_spec(
         labels=_labels(task, labels, meta.names, signature, output_spec, model_file, labels_file),
         similarity=_similarity(task, cfg.thresholds.similarity, config_file),
         providers=tuple(cfg.runtime.providers or ()),
+        style=resolve_style(
+            task, cfg, signature, image, config_file=config_file, model_file=model_file
+        ),
     )
 
 
