@@ -59,6 +59,9 @@ MANIFEST = {
     "scrfd_2.5g_kps": ("face-detect", (640, 640), "letterbox", "top-left", 0, "RGB", 1.0, 127.5, 128.0, "float32", 1, "scrfd"),
     "ultraface_version-RFB-320": ("face-detect", (240, 320), "stretch", None, None, "RGB", 1.0, 127.0, 128.0, "float32", 1, "ultraface"),
     "mobilefacenet_128d": ("face-embed", (112, 112), "stretch", None, None, "RGB", 1.0, 127.5, 128.0, "float32", 0, None),
+    "multistyle26": ("stylize", (256, 256), "stretch", None, None, "RGB", 1 / 255, 0.0, 1.0, "float32", 0, None),
+    "arbitrary_predict": ("style-predict", (256, 256), "crop", None, None, "RGB", 1 / 255, 0.0, 1.0, "float32", 0, None),
+    "arbitrary_transform": ("style-transfer", (384, 384), "letterbox", "top-left", 114, "RGB", 1 / 255, 0.0, 1.0, "float32", 0, None),
 }  # fmt: skip
 
 
@@ -112,3 +115,26 @@ def test_yolox_labels_are_the_ultralytics_coco_names(models_dir: Path) -> None:
         resolve("yolox_nano", models_dir).labels
         == resolve("yolov8n_coco_dynint8", models_dir).labels
     )
+
+
+def test_style_models_read_their_second_tensor(models_dir: Path) -> None:
+    """MANIFEST: 26 style weights, 4-multiple output, sides >= 32; a [1,1,1,100] NHWC pair."""
+    fixed = resolve("multistyle26", models_dir).style
+    assert fixed is not None
+    assert (fixed.input, fixed.shape, fixed.multiple, fixed.min_side) == (
+        "style_weights",
+        (26,),
+        4,
+        32,
+    )
+    predict = resolve("arbitrary_predict", models_dir)
+    assert predict.style is not None and predict.style.shape == (1, 1, 1, 100)
+    assert (predict.input.layout, predict.input.resize_short) == ("NHWC", 256)
+    transform = resolve("arbitrary_transform", models_dir)
+    assert transform.style is not None
+    assert (transform.style.input, transform.style.shape, transform.style.predictor) == (
+        "mobilenet_conv/Conv/BiasAdd",
+        (1, 1, 1, 100),
+        "arbitrary_predict",
+    )
+    assert (transform.input.layout, transform.input.dynamic_hw) == ("NHWC", False)
