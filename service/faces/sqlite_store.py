@@ -2,7 +2,8 @@
 
 ``synchronous=FULL`` makes a write that was answered 201 survive a crash or power cut, and a
 write cut off half-way (``kill -9`` mid-enrolment) is rolled back by SQLite on the next open:
-the file only ever holds whole enrolments. One connection, serialised by a lock, is plenty:
+the file only ever holds whole enrolments. Rows come back in ``rowid`` order, which is the
+order of insertion among the rows that exist. One connection, serialised by a lock, is plenty:
 enrolments are rare and the searches run on the in-memory matrix, not on the database.
 """
 
@@ -28,8 +29,7 @@ CREATE TABLE IF NOT EXISTS faces (
     dim        INTEGER NOT NULL,
     embedding  BLOB NOT NULL,
     x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
-    created_at REAL NOT NULL,
-    seq        INTEGER NOT NULL
+    created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS faces_subject ON faces (subject);
 """
@@ -39,13 +39,14 @@ _COLUMNS = "face_id, subject, model, dim, embedding, x1, y1, x2, y2, created_at"
 class SqliteFaceStore:
     """A :class:`~service.faces.store.FaceStore` in the SQLite file at ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        """``durable=False`` skips the fsync per write: for bulk imports, never for serving."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
             self._db.execute("PRAGMA busy_timeout=5000")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
@@ -75,9 +76,8 @@ class SqliteFaceStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM faces").fetchone()
                 self._db.executemany(
-                    f"INSERT INTO faces ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO faces ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             r.face_id,
@@ -87,9 +87,8 @@ class SqliteFaceStore:
                             r.embedding.astype("<f4").tobytes(),
                             *r.box,
                             r.created_at,
-                            seq + i + 1,
                         )
-                        for i, r in enumerate(records)
+                        for r in records
                     ],
                 )
             except BaseException:
@@ -100,7 +99,7 @@ class SqliteFaceStore:
 
     def all(self) -> list[FaceRecord]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM faces ORDER BY seq").fetchall()
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM faces ORDER BY rowid").fetchall()
         return [
             FaceRecord(
                 face_id=face_id,

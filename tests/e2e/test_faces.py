@@ -327,43 +327,47 @@ def test_gallery_survives_a_restart_and_a_kill_during_a_burst_of_enrolments(
     small = jpeg(face.resize((face.width // 2, face.height // 2)))
     per_request = 3
 
-    with start_server(VISION_GALLERY_PATH=str(gallery)) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            assert enrol(client, "before restart", small, small).status_code == 201
-    with start_server(VISION_GALLERY_PATH=str(gallery)) as server:  # a clean restart
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            listed = client.get("/faces").json()["subjects"]
-            assert [(s["subject"], len(s["faces"])) for s in listed] == [("before restart", 2)]
-            (found,) = recognize(client, photo("fr_obama2.jpg"))
-            assert found["subject"] == "before restart"
+    with (
+        start_server(VISION_GALLERY_PATH=str(gallery)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        assert enrol(client, "before restart", small, small).status_code == 201
+    with (
+        start_server(VISION_GALLERY_PATH=str(gallery)) as server,  # a clean restart
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        listed = client.get("/faces").json()["subjects"]
+        assert [(s["subject"], len(s["faces"])) for s in listed] == [("before restart", 2)]
+        (found,) = recognize(client, photo("fr_obama2.jpg"))
+        assert found["subject"] == "before restart"
 
-            acknowledged: list[str] = []
-            stop = threading.Event()
+        acknowledged: list[str] = []
+        stop = threading.Event()
 
-            def burst(worker: int) -> None:
-                with httpx.Client(base_url=server.url, timeout=30) as own:
-                    for i in range(1000):
-                        if stop.is_set():
-                            return
-                        name = f"burst {worker}-{i}"
-                        try:
-                            response = enrol(own, name, *([small] * per_request))
-                        except httpx.TransportError:
-                            return  # the server died mid-request
-                        if response.status_code == 201:
-                            acknowledged.append(name)
+        def burst(worker: int) -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as own:
+                for i in range(1000):
+                    if stop.is_set():
+                        return
+                    name = f"burst {worker}-{i}"
+                    try:
+                        response = enrol(own, name, *([small] * per_request))
+                    except httpx.TransportError:
+                        return  # the server died mid-request
+                    if response.status_code == 201:
+                        acknowledged.append(name)
 
-            threads = [threading.Thread(target=burst, args=(w,)) for w in range(6)]
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + 60
-            while len(acknowledged) < 8 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            os.kill(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
+        threads = [threading.Thread(target=burst, args=(w,)) for w in range(6)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
     assert len(acknowledged) >= 8
 
     with sqlite3.connect(gallery) as db:  # SQLite recovers the WAL on open
@@ -373,12 +377,14 @@ def test_gallery_survives_a_restart_and_a_kill_during_a_burst_of_enrolments(
     assert set(acknowledged) <= set(counts)  # every 201 was durable
     assert set(counts.values()) == {per_request}  # and only whole enrolments are there
 
-    with start_server(VISION_GALLERY_PATH=str(gallery)) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            listed = client.get("/faces").json()["subjects"]
-            assert {s["subject"]: len(s["faces"]) for s in listed} == {
-                "before restart": 2,
-                **dict.fromkeys(counts, per_request),
-            }
-            (found,) = recognize(client, photo("fr_obama2.jpg"))
-            assert found["subject"] is not None
+    with (
+        start_server(VISION_GALLERY_PATH=str(gallery)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        listed = client.get("/faces").json()["subjects"]
+        assert {s["subject"]: len(s["faces"]) for s in listed} == {
+            "before restart": 2,
+            **dict.fromkeys(counts, per_request),
+        }
+        (found,) = recognize(client, photo("fr_obama2.jpg"))
+        assert found["subject"] is not None
