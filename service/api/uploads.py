@@ -233,36 +233,50 @@ def _fields(names: Sequence[str]) -> str:
     return " and ".join(repr(name) for name in names)
 
 
+_BASE64_IMAGE = {
+    "type": "string",
+    "description": "base64 image bytes, or a data URL (data:image/jpeg;base64,...)",
+}
+_FILE = {"type": "string", "format": "binary"}
+
+
 def image_request_body(names: Sequence[str] = (IMAGE_FIELD,)) -> dict[str, Any]:
     """OpenAPI ``requestBody`` for routes that read images with ``read_images``."""
-    required = list(names)
+    return _request_body(
+        multipart={name: _FILE for name in names},
+        json={name: _BASE64_IMAGE for name in names},
+    )
+
+
+def enrolment_request_body() -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of ``POST /faces`` (see ``read_enrolment``)."""
+    subject = {"type": "string", "minLength": 1, "maxLength": 128}
+    many = "One or more images (at most VISION_MAX_ENROL_IMAGES); each one's largest face."
+    return _request_body(
+        multipart={
+            SUBJECT_FIELD: subject,
+            IMAGE_FIELD: {"type": "array", "items": _FILE, "description": many},
+        },
+        json={
+            SUBJECT_FIELD: subject,
+            IMAGE_FIELD: {
+                "oneOf": [_BASE64_IMAGE, {"type": "array", "items": _BASE64_IMAGE}],
+                "description": many,
+            },
+        },
+    )
+
+
+def _request_body(*, multipart: dict[str, Any], json: dict[str, Any]) -> dict[str, Any]:
+    def schema(properties: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "required": list(properties), "properties": properties}
+
     return {
         "requestBody": {
             "required": True,
             "content": {
-                MULTIPART: {
-                    "schema": {
-                        "type": "object",
-                        "required": required,
-                        "properties": {
-                            name: {"type": "string", "format": "binary"} for name in names
-                        },
-                    }
-                },
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": required,
-                        "properties": {
-                            name: {
-                                "type": "string",
-                                "description": "base64 image bytes, or a data URL "
-                                "(data:image/jpeg;base64,...)",
-                            }
-                            for name in names
-                        },
-                    }
-                },
+                MULTIPART: {"schema": schema(multipart)},
+                JSON: {"schema": schema(json)},
             },
         }
     }

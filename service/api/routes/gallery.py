@@ -21,49 +21,10 @@ from service.api.face_work import DetectorName, EmbedderName, analyse, face_anal
 from service.api.inference import observed_timings, run_blocking, server_timing
 from service.api.routes.responses import INFERENCE_ERRORS, problem_responses
 from service.api.schemas import ModelRef
-from service.api.uploads import IMAGE_FIELD, MULTIPART, SUBJECT_FIELD, read_enrolment
+from service.api.uploads import enrolment_request_body, read_enrolment
 from service.faces import NewFace, validate_subject
 
 router = APIRouter(tags=["face gallery"])
-
-_ENROL_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            MULTIPART: {
-                "schema": {
-                    "type": "object",
-                    "required": [SUBJECT_FIELD, IMAGE_FIELD],
-                    "properties": {
-                        SUBJECT_FIELD: {"type": "string", "maxLength": 128},
-                        IMAGE_FIELD: {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "One or more images; the largest face of each is "
-                            "enrolled.",
-                        },
-                    },
-                }
-            },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": [SUBJECT_FIELD, IMAGE_FIELD],
-                    "properties": {
-                        SUBJECT_FIELD: {"type": "string", "maxLength": 128},
-                        IMAGE_FIELD: {
-                            "oneOf": [
-                                {"type": "string"},
-                                {"type": "array", "items": {"type": "string"}},
-                            ],
-                            "description": "base64 image(s) or data URL(s)",
-                        },
-                    },
-                }
-            },
-        },
-    }
-}
 
 
 @router.post(
@@ -71,7 +32,7 @@ _ENROL_BODY = {
     status_code=201,
     response_model=EnrolResponse,
     responses=INFERENCE_ERRORS,
-    openapi_extra=_ENROL_BODY,
+    openapi_extra=enrolment_request_body(),
     summary="Enrol a subject's faces (one stored face per image)",
 )
 async def enrol(
