@@ -54,7 +54,7 @@ function problemText(error) {
 // select for an unknown model, an image the detail names, else the scope's default slot.
 function showError(scope, error) {
   clearErrors(scope);
-  const slot = (name) => name && scope.querySelector(`[data-error-for="${name}"]`);
+  const slot = (name) => name && scope.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
   const body = error instanceof Problem ? error.body : {};
   const named = (body.errors || []).map((e) => slot(e.name)).find(Boolean);
   const model = /unknown-model/.test(body.type || "") && slot("model");
@@ -126,6 +126,10 @@ function drawOverlay(overlay, size, items) {
     }
     return group;
   }));
+  for (const text of overlay.querySelectorAll("text")) {  // fit each tag to its rendered label
+    const length = text.getComputedTextLength();
+    if (length > 0) text.previousSibling.setAttribute("width", length + font * 0.4);
+  }
 }
 
 async function naturalSize(img) {
