@@ -229,6 +229,25 @@ def test_classify_shows_a_cat_first(page: Page, images_dir: Path) -> None:
     photograph(page, "classify")
 
 
+def test_an_image_can_be_dropped_or_pasted(page: Page, images_dir: Path) -> None:
+    photo = list((images_dir / "chelsea.jpg").read_bytes())
+    make = "bytes => { const t = new DataTransfer(); t.items.add(new File([new Uint8Array(bytes)], 'chelsea.jpg', {type: 'image/jpeg'})); return t; }"
+    page.get_by_role("tab", name="Classify").click()
+    page.locator(".field:has(#classify-image)").dispatch_event(
+        "drop", {"dataTransfer": page.evaluate_handle(make, photo)}
+    )
+    settled(page, "#classify-result")
+    assert page.locator("#classify-list .label").first.inner_text() in CATS
+
+    page.get_by_role("tab", name="Detect").click()
+    page.locator("body").evaluate(
+        "(body, t) => body.dispatchEvent(new ClipboardEvent('paste', {clipboardData: t, bubbles: true}))",
+        page.evaluate_handle(make, photo),
+    )
+    settled(page, "#detect-result")
+    expect(page.locator("#detect-table tbody")).to_contain_text("cat")
+
+
 # ---------------------------------------------------------------- errors and keyboard
 
 
