@@ -14,7 +14,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -411,3 +411,12 @@ UPLOADS: tuple[Upload, ...] = (
     Upload("get-detect", 405, lambda: {}, method="GET"),
     Upload("post-to-unknown-route", 404, lambda: multipart(good_png()), route="/detekt"),
 )
+
+# The same uploads sent to /recognize-face: every one that is about the image or the body (not
+# a /detect parameter or route) deserves the same answer there; a valid oddity holds no face.
+FACE_UPLOADS = tuple(
+    replace(upload, id=f"recognize-{upload.id}", route="/recognize-face")
+    for upload in UPLOADS
+    if upload.route == "/detect" and upload.method == "POST" and "=" not in upload.id
+    and not upload.id.startswith("model-")
+)  # fmt: skip
