@@ -20,6 +20,7 @@ from fastapi import FastAPI, Security
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import APIKeyHeader
 
+from service.api import compat
 from service.api.admission import Admission
 from service.api.context import AppContext
 from service.api.limits import API_KEY_HEADER, RequestLimitsMiddleware
@@ -92,11 +93,13 @@ def create_app(
     app.include_router(health.router)
     for module in (detect, classify, faces, gallery, stylize, models, metrics):
         app.include_router(module.router, dependencies=keyed)
+    app.include_router(compat.router, dependencies=keyed)  # DeepStack's /v1/vision API
     install_page(app)  # GET / and /ui/*: the browser page, open like /health/*
     app.add_middleware(
         RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes, api_key=api_key
     )
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(compat.DeepStackErrorsMiddleware)  # /v1/ errors in DeepStack's shape
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -22,6 +22,9 @@ from service.api.problems import problem_for_exception
 API_KEY_HEADER = "X-API-Key"
 OPEN_PREFIX = "/health/"  # probes must work without the key
 OPEN_PAGE = ("/", "/ui/")  # the browser page and its assets: the page asks for the key
+# DeepStack clients may send the key as an ``api_key`` form field instead of the header; the
+# routes under this prefix read the form and check it there (service.api.compat.form).
+FORM_KEY_PREFIX = "/v1/"
 
 
 class RequestLimitsMiddleware:
@@ -45,9 +48,12 @@ class RequestLimitsMiddleware:
         await self.app(scope, self._counting(receive), send)
 
     def _authorize(self, scope: Scope) -> None:
-        if self._api_key is None or _is_open(_route_path(scope)):
+        path = _route_path(scope)
+        if self._api_key is None or _is_open(path):
             return
         given = _header(scope, b"x-api-key")
+        if given is None and path.startswith(FORM_KEY_PREFIX):
+            return  # the route checks the api_key form field
         if given is None:
             raise UnauthorizedError(f"this service requires the {API_KEY_HEADER} header")
         if not hmac.compare_digest(given, self._api_key):

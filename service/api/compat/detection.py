@@ -1,0 +1,135 @@
+"""DeepStack object and face detection: ``/v1/vision/detection``, ``/v1/vision/custom/{model}``
+(and its ``list``), ``/v1/vision/face``. Same pipelines, limits and admission as ``/detect``."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from fastapi import APIRouter, Request
+
+from service.api.compat.answers import (
+    DetectionAnswer,
+    Envelope,
+    FaceDetectionAnswer,
+    FacePrediction,
+    ModelListAnswer,
+    ObjectPrediction,
+)
+from service.api.compat.form import DeepStackFormDep
+from service.api.compat.responses import deepstack_post
+from service.api.context import AppContext, Context
+from service.api.inference import Inferred, infer_uploads, ready_pipeline
+from service.pipelines.detector import Detector
+from service.pipelines.results import DetectionResult
+
+router = APIRouter(prefix="/v1/vision", tags=["DeepStack / CodeProject.AI"])
+DEFAULT_MIN_CONFIDENCE = 0.4  # DeepStack's documented default for object detection
+MIN_CONFIDENCE = "min_confidence"
+
+
+@deepstack_post(
+    router, "/detection", DetectionAnswer, "DeepStack object detection (the default detector)"
+)
+async def detection(request: Request, context: Context, form: DeepStackFormDep) -> DetectionAnswer:
+    """File part ``image``, optional ``min_confidence`` (default 0.4): objects, best first."""
+    return await _detect_objects(request, context, form.image(), form.probability(MIN_CONFIDENCE))
+
+
+@deepstack_post(
+    router,
+    "/custom/list",
+    ModelListAnswer,
+    "The detectors /v1/vision/custom/{model} serves (Blue Iris asks for it)",
+)
+async def custom_models(context: Context, form: DeepStackFormDep) -> ModelListAnswer:
+    del form  # read for the API key
+    described = context.models.describe()
+    return ModelListAnswer(
+        models=[
+            str(m["name"]) for m in described if m["task"] == "detect" and m["status"] == "ready"
+        ]
+    )
+
+
+@deepstack_post(
+    router,
+    "/custom/{model}",
+    DetectionAnswer,
+    "DeepStack custom-model detection: any detector of this service, by name",
+)
+async def custom_detection(
+    model: str, request: Request, context: Context, form: DeepStackFormDep
+) -> DetectionAnswer:
+    return await _detect_objects(
+        request, context, form.image(), form.probability(MIN_CONFIDENCE), model=model
+    )
+
+
+@deepstack_post(router, "/face", FaceDetectionAnswer, "DeepStack face detection")
+async def face_detection(
+    request: Request, context: Context, form: DeepStackFormDep
+) -> FaceDetectionAnswer:
+    """File part ``image``; ``min_confidence`` is the face detector's score threshold
+    (default: the model's own, see GET /models)."""
+    started = time.perf_counter()
+    detector: Detector = ready_pipeline(context, request, "face-detect", None)
+    image = form.image()
+    run = partial(detector.run, confidence=form.probability(MIN_CONFIDENCE))
+    inferred = await infer_uploads(
+        context, {"image": image}, run, model=detector.info.name, started=started
+    )
+    found = inferred.result
+    predictions = [
+        FacePrediction(
+            **FacePrediction.of(_box(found, i)),
+            confidence=float(found.confidence[i]),
+        )
+        for i in _best_first(found)
+    ]
+    return FaceDetectionAnswer(
+        **Envelope.about(detector.info, "detect-face", inferred.timings),
+        predictions=predictions,
+        count=len(predictions),
+    )
+
+
+async def _detect_objects(
+    request: Request,
+    context: AppContext,
+    image: bytes,
+    min_confidence: float | None,
+    model: str | None = None,
+) -> DetectionAnswer:
+    started = time.perf_counter()
+    detector: Detector = ready_pipeline(context, request, "detect", model)
+    confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+    run = partial(detector.run, confidence=confidence)
+    inferred: Inferred[DetectionResult] = await infer_uploads(
+        context, {"image": image}, run, model=detector.info.name, started=started
+    )
+    found = inferred.result
+    predictions = [
+        ObjectPrediction(
+            **ObjectPrediction.of(_box(found, i)),
+            label=found.labels[i],
+            confidence=float(found.confidence[i]),
+        )
+        for i in _best_first(found)
+    ]
+    return DetectionAnswer(
+        **Envelope.about(detector.info, "detect", inferred.timings),
+        predictions=predictions,
+        count=len(predictions),
+    )
+
+
+def _box(found: DetectionResult, i: int) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in found.xyxy[i])
+    return x1, y1, x2, y2
+
+
+def _best_first(found: DetectionResult) -> list[int]:
+    """Indices by confidence, highest first (ties keep the model's order): Frigate stops
+    reading at the first prediction below its threshold."""
+    return sorted(range(len(found.confidence)), key=lambda i: -float(found.confidence[i]))

@@ -1,0 +1,168 @@
+"""DeepStack face recognition on our gallery: register, recognize, list, delete, match.
+
+A DeepStack ``userid`` is our gallery subject and each registered image one stored face, so
+``/faces`` and ``/v1/vision/face/*`` see the same people. Matching is by cosine similarity
+against the embedder's calibrated threshold, reported on DeepStack's 0-1 ``confidence`` scale
+(``confidence``: the mapping and why); below the threshold a face is ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from service.api.compat.answers import (
+    Envelope,
+    FaceListAnswer,
+    MatchAnswer,
+    RecognitionAnswer,
+    RecognizedPrediction,
+    RegisterAnswer,
+    Succeeded,
+)
+from service.api.compat.confidence import confidence_of, cosine_for
+from service.api.compat.detection import MIN_CONFIDENCE
+from service.api.compat.form import DeepStackForm, DeepStackFormDep
+from service.api.compat.responses import deepstack_post
+from service.api.context import AppContext, Context
+from service.api.errors import FieldProblem, MalformedRequestError
+from service.api.face_work import Analysed, analyse, face_analyzer
+from service.api.inference import observed_timings, run_blocking
+from service.api.schemas import TimingsMs
+from service.faces import NewFace, validate_subject
+from service.pipelines.faces import FaceAnalyzer
+
+router = APIRouter(prefix="/v1/vision/face", tags=["DeepStack / CodeProject.AI"])
+USERID = "userid"
+UNKNOWN = "unknown"
+MATCH_FIELDS = ("image1", "image2")
+
+
+@deepstack_post(
+    router,
+    "/register",
+    RegisterAnswer,
+    "Register a person: userid + one or more image parts of any names",
+)
+async def register(request: Request, context: Context, form: DeepStackFormDep) -> RegisterAnswer:
+    """The largest face of every image is stored as its own face of ``userid``; an image
+    without a face stores nothing (422 naming it)."""
+    started = time.perf_counter()
+    analyzer = face_analyzer(context, request, None, None)
+    subject = validate_subject(_userid(form))
+    analysed = await _analyse(context, analyzer, form.images(), largest=True)
+    faces = [NewFace(a.faces[0].embedding, a.faces[0].box) for a in analysed.images.values()]
+    embedder = analyzer.embedder.info
+    await run_in_threadpool(context.gallery.enrol, subject, embedder.name, faces)
+    timings = _timings(context, analyzer, analysed, started)
+    return RegisterAnswer(**Envelope.about(embedder, "register-face", timings))
+
+
+@deepstack_post(
+    router,
+    "/recognize",
+    RecognitionAnswer,
+    'Who is in the image? userid per face, "unknown" below the threshold',
+)
+async def recognize(
+    request: Request, context: Context, form: DeepStackFormDep
+) -> RecognitionAnswer:
+    """``min_confidence`` (0-1, on the scale of the answer's ``confidence``) replaces the
+    embedder's calibrated threshold when given."""
+    started = time.perf_counter()
+    analyzer = face_analyzer(context, request, None, None)
+    tau = analyzer.embedder.threshold
+    wanted = form.probability(MIN_CONFIDENCE)
+    cutoff = tau if wanted is None else cosine_for(wanted, tau)
+    analysed = await _analyse(context, analyzer, {"image": form.image()}, largest=False)
+    faces = analysed.images["image"].faces
+    embedder = analyzer.embedder.info
+    queries = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, 0), np.float32)
+    matches = await run_in_threadpool(
+        context.gallery.search, embedder.name, queries, threshold=cutoff, top_k=1
+    )
+    predictions = [
+        RecognizedPrediction(
+            **RecognizedPrediction.of(face.box),
+            userid=match.subject or UNKNOWN,
+            confidence=(
+                confidence_of(match.similarity, tau)
+                if match.subject is not None and match.similarity is not None
+                else 0.0
+            ),
+        )
+        for face, match in zip(faces, matches, strict=True)
+    ]
+    timings = _timings(context, analyzer, analysed, started)
+    return RecognitionAnswer(
+        **Envelope.about(embedder, "recognize-face", timings),
+        predictions=predictions,
+        count=len(predictions),
+    )
+
+
+@deepstack_post(router, "/list", FaceListAnswer, "Every registered userid")
+async def list_faces(context: Context, form: DeepStackFormDep) -> FaceListAnswer:
+    del form  # read for the API key
+    return FaceListAnswer(faces=list(context.gallery.subjects()))
+
+
+@deepstack_post(router, "/delete", Succeeded, "Delete a userid and all its faces")
+async def delete_face(context: Context, form: DeepStackFormDep) -> Succeeded:
+    """404 when no such userid is registered."""
+    await run_in_threadpool(context.gallery.delete_subject, _userid(form))
+    return Succeeded()
+
+
+@deepstack_post(
+    router, "/match", MatchAnswer, "How alike are the largest faces of image1 and image2?"
+)
+async def match(request: Request, context: Context, form: DeepStackFormDep) -> MatchAnswer:
+    """``similarity`` on the recognition ``confidence`` scale: 0.5 at the calibrated
+    threshold, so at or above 0.5 the two are the same person."""
+    started = time.perf_counter()
+    analyzer = face_analyzer(context, request, None, None)
+    uploads = {name: form.image(name) for name in MATCH_FIELDS}
+    analysed = await _analyse(context, analyzer, uploads, largest=True)
+    first, second = (analysed.images[name].faces[0] for name in MATCH_FIELDS)
+    cosine = float(np.dot(first.embedding, second.embedding))
+    timings = _timings(context, analyzer, analysed, started)
+    return MatchAnswer(
+        **Envelope.about(analyzer.embedder.info, "match-faces", timings),
+        similarity=confidence_of(cosine, analyzer.embedder.threshold),
+    )
+
+
+def _userid(form: DeepStackForm) -> str:
+    userid = form.text(USERID)
+    if userid is None:
+        problem = "user id not specified: send the userid form field"
+        raise MalformedRequestError(problem, errors=[FieldProblem("body", USERID, problem)])
+    return userid
+
+
+async def _analyse(
+    context: AppContext, analyzer: FaceAnalyzer, uploads: dict[str, bytes], *, largest: bool
+) -> Analysed:
+    """Decode, detect, align and embed off the event loop; with ``largest``, one face per
+    image and an image without one refused."""
+    return await run_blocking(
+        context,
+        lambda: analyse(
+            analyzer,
+            uploads,
+            context.settings.max_pixels,
+            largest_only=largest,
+            require_face=largest,
+        ),
+    )
+
+
+def _timings(
+    context: AppContext, analyzer: FaceAnalyzer, analysed: Analysed, started: float
+) -> TimingsMs:
+    name = analyzer.embedder.info.name
+    return observed_timings(context, name, analysed.decode_ms, analysed.timings, started)
