@@ -16,7 +16,8 @@ class Problem extends Error {
   }
 }
 
-async function api(path, { method = "GET", query = {}, form } = {}) {
+// `binary`: a successful answer is a picture, handed back as { blob, headers }.
+async function api(path, { method = "GET", query = {}, form, binary = false } = {}) {
   const url = new URL(path, document.baseURI);
   for (const [name, value] of Object.entries(query)) {
     if (value !== "" && value != null) url.searchParams.set(name, value);
@@ -33,6 +34,7 @@ async function api(path, { method = "GET", query = {}, form } = {}) {
     });
   }
   if (response.status === 204) return null;
+  if (response.ok && binary) return { blob: await response.blob(), headers: response.headers };
   const isJson = (response.headers.get("content-type") || "").includes("json");
   const body = isJson ? await response.json().catch(() => null) : await response.text();
   if (response.ok) return body;
@@ -58,7 +60,7 @@ function showError(scope, error) {
   const body = error instanceof Problem ? error.body : {};
   const named = (body.errors || []).map((e) => slot(e.name)).find(Boolean);
   const model = /unknown-model/.test(body.type || "") && slot("model");
-  const image = slot((/\b(image\d?)\b/.exec(body.detail || "") || [])[1]);
+  const image = slot((/\b((?:style_)?image\d?)\b/.exec(body.detail || "") || [])[1]);
   const target = named || model || image || scope.querySelector("[data-error-default]");
   target.textContent = problemText(error);
   target.hidden = false;
@@ -137,9 +139,10 @@ async function naturalSize(img) {
   return { width: img.naturalWidth, height: img.naturalHeight };
 }
 
-function timingsText({ model, timings_ms: t }) {
-  const stages = ["decode", "preprocess", "inference", "postprocess"]
-    .map((stage) => `${stage} ${fixed(t[stage], 1)}`).join(" · ");
+const STAGES = ["decode", "preprocess", "inference", "postprocess"];
+
+function timingsText({ model, timings_ms: t }, names = STAGES) {
+  const stages = names.map((stage) => `${stage} ${fixed(t[stage], 1)}`).join(" · ");
   return `${model.name} on ${model.provider} · ${stages} · total ${fixed(t.total, 1)} ms`;
 }
 
@@ -220,6 +223,7 @@ async function loadModels() {
   }
   fillModels($("#detect-model"), "detect");
   fillModels($("#classify-model"), "classify");
+  styleModels();
   const ready = models.filter((m) => m.status === "ready");
   const providers = [...new Set(ready.map((m) => m.provider).filter(Boolean))].join(", ");
   status.textContent = `${ready.length} of ${models.length} models ready${providers ? ` · on ${providers}` : ""}`;
@@ -499,6 +503,157 @@ function runRecognize() {
   });
 }
 
+// ---------------------------------------------------------------- style
+
+// Which models each source of style needs, and the bundled model serving each task.
+const STYLE_SOURCES = { one: ["stylize"], mix: ["stylize"], picture: ["style-predict", "style-transfer"] };
+const STYLE_MODELS = { stylize: "multistyle26", "style-predict": "arbitrary_predict", "style-transfer": "arbitrary_transform" };
+const SOURCE_NAMES = { one: "Built-in styles", picture: "Style pictures" };
+
+const stylize = { run: 0, result: $("#style-result"), file: null, picture: null };
+const styleForm = $("#style-form");
+const styleField = $("#style-style");
+const strength = $("#style-strength");
+const sources = [...styleForm.querySelectorAll('input[name="source"]')];
+const source = () => sources.find((radio) => radio.checked).value;
+const outputStage = $("#style-output-img").closest(".stage");
+let stylesLoaded = false;
+
+// The radios of the sources whose models are not ready are disabled, and a notice says why.
+function styleModels() {
+  const reasons = {};
+  for (const task of Object.keys(STYLE_MODELS)) {
+    const serving = models.filter((m) => m.task === task);
+    if (serving.some((m) => m.status === "ready")) continue;
+    reasons[task] = serving.length ? serving.map((m) => `${m.name}: ${m.status}`).join(", ")
+      : `${STYLE_MODELS[task]}: not pulled`;
+  }
+  const missing = Object.entries(SOURCE_NAMES).map(([name, title]) => {
+    const why = STYLE_SOURCES[name].map((task) => reasons[task]).filter(Boolean);
+    return why.length ? `${title} are unavailable (${why.join("; ")}).` : "";
+  }).filter(Boolean);
+  for (const radio of sources) radio.disabled = STYLE_SOURCES[radio.value].some((task) => reasons[task]);
+  const open = sources.find((radio) => !radio.disabled);
+  if (open && sources.find((radio) => radio.checked).disabled) open.checked = true;
+  $("#style-builtin").hidden = source() === "picture";
+  $("#style-picture-field").hidden = source() !== "picture";
+  const notice = $("#style-missing");
+  notice.hidden = missing.length === 0;
+  const pull = Object.assign(document.createElement("code"), {
+    textContent: `python -m service pull ${Object.values(STYLE_MODELS).join(" ")}`,
+  });
+  notice.replaceChildren(`${missing.join(" ")} Pull the style models, then restart the service: `, pull);
+  if (!reasons.stylize && stylesLoaded === "wanted") loadStyles();
+}
+
+// The built-in styles as tiles, each its preview: radios for one style, checkboxes for a mix.
+async function loadStyles() {
+  if (stylesLoaded === true) return;
+  if (!models.some((m) => m.task === "stylize" && m.status === "ready")) {
+    stylesLoaded = "wanted";  // loaded once the model is ready
+    return;
+  }
+  stylesLoaded = true;
+  try {
+    const { styles } = await api("styles");
+    $("#style-tiles").replaceChildren(...styles.map(({ index, preview }) => {
+      const tile = Object.assign(document.createElement("label"), { className: "tile" });
+      const input = Object.assign(document.createElement("input"), { type: "radio", name: "tile", value: index });
+      input.setAttribute("aria-label", `Style ${index}`);
+      const img = Object.assign(document.createElement("img"), { src: preview, alt: "" });
+      tile.append(input, img, Object.assign(document.createElement("span"), { textContent: index }));
+      return tile;
+    }));
+    syncTiles();
+  } catch (error) {
+    stylesLoaded = false;
+    showError(styleForm, error);
+  }
+}
+
+const tileInputs = () => [...$("#style-tiles").querySelectorAll("input")];
+
+// The tiles show the style field: radios with one index, checkboxes with a mix.
+function syncTiles() {
+  const chosen = new Set((styleField.value.match(/\d+/g) || []).map(Number));
+  for (const input of tileInputs()) {
+    input.type = source() === "mix" ? "checkbox" : "radio";
+    input.checked = chosen.has(Number(input.value));
+  }
+}
+
+$("#style-tiles").addEventListener("change", () => {
+  const chosen = tileInputs().filter((input) => input.checked).map((input) => input.value);
+  const weight = +(1 / chosen.length).toFixed(3);
+  styleField.value = source() === "mix" ? chosen.map((index) => `${index}:${weight}`).join(",") : chosen.join(",");
+  runStyle();
+});
+styleField.addEventListener("change", () => {
+  const mix = /[,:]/.test(styleField.value);
+  if (mix !== (source() === "mix") && source() !== "picture") sources.find((r) => r.value === (mix ? "mix" : "one")).checked = true;
+  syncTiles();
+  runStyle();
+});
+for (const radio of sources) {
+  radio.addEventListener("change", () => {
+    styleModels();
+    syncTiles();
+    runStyle();
+  });
+}
+
+let strengthTimer;
+strength.addEventListener("input", () => {
+  $("#style-strength-value").value = strength.value;
+  clearTimeout(strengthTimer);
+  strengthTimer = setTimeout(runStyle, 150);
+});
+for (const id of ["#style-max-side", "#style-format"]) $(id).addEventListener("change", () => runStyle());
+styleForm.addEventListener("submit", (event) => { event.preventDefault(); runStyle(); });
+
+pickOne(stylize, $("#style-image"), runStyle);
+picker($("#style-picture"), ([file]) => {
+  stylize.picture = file;
+  showPreview($("#style-picture-img").closest(".stage"), file);
+  runStyle();
+});
+
+// Server-Timing "decode;dur=7.3, inference;dur=195.4" -> { decode: 7.3, inference: 195.4 }.
+function serverTiming(header) {
+  return Object.fromEntries((header || "").split(",").map((entry) => {
+    const [name, ...params] = entry.trim().split(";");
+    const duration = params.map((param) => /^dur=(.+)$/.exec(param.trim())).find(Boolean);
+    return [name, duration ? Number(duration[1]) : NaN];
+  }).filter(([name]) => name));
+}
+
+function runStyle() {
+  clearTimeout(strengthTimer);
+  const picture = source() === "picture";
+  if (!stylize.file || (picture ? !stylize.picture : !styleField.value.trim())) return;
+  const query = {
+    style: picture ? "" : styleField.value.trim(), strength: strength.value,
+    max_side: $("#style-max-side").value, format: $("#style-format").value,
+  };
+  const form = formWith([["image", stylize.file], ...(picture ? [["style_image", stylize.picture]] : [])]);
+  return latest(stylize, styleForm, () => api("stylize", { method: "POST", query, form, binary: true }),
+    async ({ blob, headers }) => {
+      const img = $("#style-output-img");
+      if (img.src) URL.revokeObjectURL(img.src);
+      img.src = URL.createObjectURL(blob);
+      outputStage.hidden = false;
+      const size = await naturalSize(img);
+      const model = { name: headers.get("X-Model-Name"), provider: headers.get("X-Model-Provider") };
+      const timings = timingsText({ model, timings_ms: serverTiming(headers.get("Server-Timing")) },
+        [...STAGES, "encode"]);
+      const style = picture ? `the style of ${stylize.picture.name}` : `style ${query.style}`;
+      $("#style-meta").textContent = `${size.width}×${size.height} px ${blob.type} in ${style}, strength ${query.strength} · ${timings}`;
+    }, () => {
+      outputStage.hidden = true;
+      $("#style-meta").textContent = "";
+    });
+}
+
 // ---------------------------------------------------------------- tabs
 
 const tabs = [...document.querySelectorAll('[role="tab"]')];
@@ -512,6 +667,7 @@ function selectTab(tab, focus = false) {
   }
   if (focus) tab.focus();
   if (tab.id === "tab-faces" && !galleryLoaded) loadGallery();
+  if (tab.id === "tab-style") loadStyles();
 }
 
 for (const tab of tabs) {

@@ -149,11 +149,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-def pull_default_models(models_dir: Path, source: Path) -> None:
-    """``python -m service pull`` of the default set from the shared mirror."""
+def pull_default_models(models_dir: Path, source: Path, *names: str) -> None:
+    """``python -m service pull`` of the default set (or of the models ``names``) from the
+    shared mirror."""
     command = [sys.executable, "-m", "service", "pull", "--from", str(source)]
     result = subprocess.run(
-        [*command, "--models-dir", str(models_dir)],
+        [*command, "--models-dir", str(models_dir), *names],
         cwd=REPO_ROOT,
         env=clean_environment(),
         capture_output=True,
@@ -172,16 +173,40 @@ def e2e_models_dir(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 StartServer = Callable[..., AbstractContextManager[LiveServer]]
+# Not in the default set: pulled by name (README, POST /stylize).
+STYLE_MODELS = ("multistyle26", "arbitrary_predict", "arbitrary_transform")
 
 
 @pytest.fixture(scope="session")
 def start_server(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> StartServer:
     """Start another ``python -m service serve`` on the default models with extra settings."""
+    return server_starter(e2e_models_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def style_models_dir(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model set and the three style models, pulled by the CLI."""
+    target = tmp_path_factory.mktemp("style-models")
+    pull_default_models(target, models_dir)
+    pull_default_models(target, models_dir, *STYLE_MODELS)
+    return target
+
+
+@pytest.fixture(scope="session")
+def start_style_server(
+    style_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> StartServer:
+    """``start_server`` on the default models and the style models."""
+    return server_starter(style_models_dir, tmp_path_factory)
+
+
+def server_starter(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> StartServer:
+    """Starts ``python -m service serve`` on ``models_dir`` with extra settings."""
 
     def start(**settings: str) -> AbstractContextManager[LiveServer]:
         port = free_port()
         command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--models-dir", str(e2e_models_dir)]
+        command += ["--port", str(port), "--models-dir", str(models_dir)]
         run_dir = tmp_path_factory.mktemp("server")
         defaults = {
             "VISION_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
@@ -190,7 +215,7 @@ def start_server(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         env = clean_environment({**defaults, **settings})
         log = run_dir / "server.log"
         return running_server(
-            command, port=port, env=env, cwd=REPO_ROOT, models_dir=e2e_models_dir, log=log
+            command, port=port, env=env, cwd=REPO_ROOT, models_dir=models_dir, log=log
         )
 
     return start

@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import LiveServer, StartServer
+from tests.e2e.conftest import STYLE_MODELS, LiveServer, StartServer
 from tests.e2e.corpus import MAX_BODY_BYTES
 from tests.e2e.test_service import CATS
 
@@ -126,15 +126,21 @@ def assert_overlay_covers_image(page: Page, image: str, overlay: str) -> None:
 
 
 def photograph(
-    page: Page, name: str, scroll_to: str | None = None, overlays: Sequence[tuple[str, str]] = ()
+    page: Page,
+    name: str,
+    scroll_to: str | None = None,
+    overlays: Sequence[tuple[str, str]] = (),
+    phone_scroll_to: str | None = None,
 ) -> None:
     """Screenshots of the viewport at desktop and phone size, as small palette PNGs; at each
-    size the ``(image, overlay)`` pairs are checked to line up."""
+    size the ``(image, overlay)`` pairs are checked to line up. The phone shot scrolls to
+    ``phone_scroll_to`` where given."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for viewport in (DESKTOP, PHONE):
         page.set_viewport_size(viewport)
-        if scroll_to:
-            page.locator(scroll_to).evaluate("node => node.scrollIntoView()")
+        target = (viewport is PHONE and phone_scroll_to) or scroll_to
+        if target:
+            page.locator(target).evaluate("node => node.scrollIntoView()")
         else:
             page.locator("body").evaluate("() => window.scrollTo(0, 0)")
         for image, overlay in overlays:
@@ -282,6 +288,8 @@ def test_the_tabs_work_from_the_keyboard(page: Page) -> None:
     expect(page.get_by_role("tabpanel", name="Classify")).to_be_visible()
     expect(page.locator("#panel-detect")).to_be_hidden()
     page.keyboard.press("End")
+    expect(page.get_by_role("tabpanel", name="Style")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
     expect(page.get_by_role("tabpanel", name="Faces")).to_be_visible()
     page.keyboard.press("Home")
     expect(page.get_by_role("tabpanel", name="Detect")).to_be_visible()
@@ -411,3 +419,120 @@ def test_with_an_api_key_the_page_asks_for_it_once(
         stored = page.locator("body").evaluate(f"() => sessionStorage.getItem('{KEY_STORE}')")
         assert stored == key
         assert not [url for url in requested if "horse" in url or "wrong" in url]
+
+
+# ---------------------------------------------------------------- style
+
+
+@pytest.fixture(scope="module")
+def style_server(start_style_server: StartServer) -> Iterator[LiveServer]:
+    """A server that also has the style models, which the default set leaves out."""
+    with start_style_server() as server:
+        yield server
+
+
+@pytest.fixture
+def style_page(chromium: Browser, style_server: LiveServer) -> Iterator[Page]:
+    """The Style tab, its 26 built-in styles shown."""
+    with ready_page(chromium, style_server.url) as page:
+        page.get_by_role("tab", name="Style").click()
+        expect(page.locator("#style-tiles input")).to_have_count(26)
+        yield page
+
+
+def stylised_size(page: Page) -> tuple[int, int]:
+    """The natural size of the stylised picture shown once the answer is in."""
+    settled(page, "#style-result")
+    shown = page.locator("#style-output-img")
+    expect(shown).to_be_visible()
+    expect(shown).to_have_attribute("src", re.compile(r"^blob:"))
+    width, height = shown.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    return int(width), int(height)
+
+
+def test_the_style_tab_says_when_the_style_models_are_not_pulled(page: Page) -> None:
+    page.get_by_role("tab", name="Style").click()
+    notice = page.locator("#style-missing")
+    expect(notice).to_contain_text("Built-in styles are unavailable (multistyle26: not pulled)")
+    expect(notice).to_contain_text("Style pictures are unavailable (arbitrary_predict: not pulled")
+    expect(notice).to_contain_text(f"python -m service pull {' '.join(STYLE_MODELS)}")
+    for source in ("one built-in style", "a mix of built-in styles", "a style picture"):
+        expect(page.get_by_label(source)).to_be_disabled()
+    expect(page.locator("#style-tiles input")).to_have_count(0)
+
+
+def test_stylize_with_a_built_in_style_and_a_mix(style_page: Page, images_dir: Path) -> None:
+    page = style_page
+    chelsea = images_dir / "chelsea.jpg"
+    width, height = Image.open(chelsea).size
+    expect(page.locator("#style-missing")).to_be_hidden()
+    previews = page.locator("#style-tiles img").evaluate_all("imgs => imgs.map(i => i.src)")
+    assert len(previews) == 26
+    assert all(src.startswith("data:image/jpeg;base64,") for src in previews)
+
+    page.get_by_label("Style 19", exact=True).check()
+    expect(page.locator("#style-style")).to_have_value("19")
+    upload(page, "#style-image", chelsea)
+    assert stylised_size(page) == (width, height)
+    meta = page.locator("#style-meta")
+    shown = f"{width}\N{MULTIPLICATION SIGN}{height} px"
+    expect(meta).to_contain_text(f"{shown} image/jpeg in style 19, strength 1 · ")
+    stages = r"multistyle26 on \w+ · decode [0-9.]+ · preprocess [0-9.]+ · inference [0-9.]+"
+    expect(meta).to_contain_text(re.compile(stages + r" · postprocess [0-9.]+ · encode [0-9.]+"))
+
+    page.get_by_label("a mix of built-in styles").check()
+    page.get_by_label("Style 7", exact=True).check()  # a checkbox now: 19 stays
+    expect(page.locator("#style-style")).to_have_value("7:0.5,19:0.5")
+    expect(meta).to_contain_text("in style 7:0.5,19:0.5, strength 1 · ")
+    assert stylised_size(page) == (width, height)
+
+    page.locator("#style-strength").press("ArrowLeft")  # keyboard: one step down
+    expect(page.locator("#style-strength-value")).to_have_text("0.95")
+    page.get_by_label("Answer as").select_option("png")
+    expect(meta).to_contain_text(f"{shown} image/png in style 7:0.5,19:0.5, strength 0.95")
+    photograph(page, "style", scroll_to="nav.tabs", phone_scroll_to="#style-builtin")
+
+
+def test_a_style_picture_and_readable_problems(
+    style_page: Page, images_dir: Path, tmp_path: Path
+) -> None:
+    page = style_page
+    chelsea = images_dir / "chelsea.jpg"
+    width, height = Image.open(chelsea).size
+    page.get_by_label("a style picture").check()
+    expect(page.locator("#style-builtin")).to_be_hidden()
+    upload(page, "#style-image", chelsea)  # no style picture yet: nothing is asked
+    upload(page, "#style-picture", images_dir / "coffee.jpg")
+    assert stylised_size(page) == (width, height)
+    meta = page.locator("#style-meta")
+    expect(meta).to_contain_text("in the style of coffee.jpg")
+    expect(meta).to_contain_text("arbitrary_transform on ")
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture\n")
+    upload(page, "#style-picture", text)
+    expect(error_next_to(page, "#style-picture")).to_have_text(
+        re.compile(r"^Image cannot be decoded: style_image: not an image")
+    )
+    expect(error_next_to(page, "#style-image")).to_be_hidden()
+    expect(page.locator("#style-output-img")).to_be_hidden()
+
+    page.get_by_label("one built-in style").check()
+    style = page.get_by_label("Style: an index, or a mix")
+    style.fill("26")
+    style.press("Tab")
+    expect(error_next_to(page, "#style-style")).to_have_text(
+        re.compile(r"^Invalid parameter: style: style 26 is outside 0\.\.25")
+    )
+    style.fill("3")
+    max_side = page.get_by_label("Longest side, px")
+    max_side.fill("99999")
+    max_side.press("Tab")
+    expect(error_next_to(page, "#style-max-side")).to_have_text(
+        re.compile(r"^Invalid parameter: max_side: 99999 is over this service's limit of \d+")
+    )
+    expect(error_next_to(page, "#style-style")).to_be_hidden()
+    max_side.fill("300")
+    max_side.press("Tab")
+    assert max(stylised_size(page)) == 300
+    expect(error_next_to(page, "#style-max-side")).to_be_hidden()
