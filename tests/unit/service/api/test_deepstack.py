@@ -16,6 +16,7 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 
+from service.api import create_app
 from tests.unit.service.api import deepstack_wire as wire
 from tests.unit.service.api.face_fakes import (
     FACE_SCORE,
@@ -343,3 +344,15 @@ def test_our_own_routes_keep_problem_json(client: TestClient) -> None:
     response = client.post("/detect", files={"file": ("a.png", encode())})
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_models_still_loading_is_503_with_retry_after(
+    make_settings: Callable[..., object], detector: FakeDetector
+) -> None:
+    """A client polling during start-up gets DeepStack's shape too, and when to come back."""
+    loading = FakeRegistry(detector, loaded=False)
+    with TestClient(create_app(make_settings(), loading)) as client:  # type: ignore[arg-type]
+        response = post(client, "/v1/vision/detection", wire.frigate(encode()))
+        assert "not ready" in _failure(response, 503)
+        assert response.headers["retry-after"]
+        loading.load_gate.set()
