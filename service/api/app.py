@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 TITLE = "Vision service"
 VERSION = "0.1.0"
 DESCRIPTION = (
-    "Object detection and image classification with exported ONNX models on onnxruntime. "
+    "Object detection, image classification, face verification and recognition (with a "
+    "persistent gallery) and style transfer with exported ONNX models on onnxruntime; "
+    "a DeepStack / CodeProject.AI-compatible /v1/vision API beside it. "
     'Images go in as multipart/form-data (field `image`) or JSON (`{"image": base64}`); '
     "errors are application/problem+json (RFC 9457)."
 )
