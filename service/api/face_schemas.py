@@ -11,11 +11,6 @@ from service.faces import FaceRecord, GalleryMatch
 from service.pipelines.faces import FoundFace
 
 
-def box_of(corners: tuple[float, float, float, float]) -> Box:
-    x1, y1, x2, y2 = corners
-    return Box(x1=x1, y1=y1, x2=x2, y2=y2)
-
-
 class FaceOut(BaseModel):
     """A face as the detector found it, in the upright image's pixels."""
 
@@ -29,7 +24,7 @@ class FaceOut(BaseModel):
     @classmethod
     def of(cls, face: FoundFace) -> FaceOut:
         landmarks = face.landmarks.tolist() if face.landmarks is not None else None
-        return cls(box=box_of(face.box), confidence=face.confidence, landmarks=landmarks)
+        return cls(box=Box.of(face.box), confidence=face.confidence, landmarks=landmarks)
 
 
 class VerifyResponse(BaseModel):
@@ -66,7 +61,7 @@ class StoredFace(BaseModel):
         return cls(
             face_id=record.face_id,
             model=record.model,
-            box=box_of(record.box),
+            box=Box.of(record.box),
             created_at=record.created_at,
         )
 

@@ -1,26 +1,31 @@
 """What the face routes share: choosing the two models, and decoding + analysing uploads.
 
-Every face route runs a face detector (5 landmarks) and an embedder; both are named by query
-parameters (``detector``, ``model``) or default to the first of their task. Decoding and both
-models run in the thread pool within one admission slot, like every other inference.
+Every face route — ours and the DeepStack ones — runs a face detector (5 landmarks) and an
+embedder (named by ``detector`` and ``model``, or the first of their task), then compares
+embeddings or goes to the gallery. Decoding and both models run in the thread pool within one
+admission slot, like every other inference; gallery reads and writes run in the thread pool.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
+import numpy as np
 from fastapi import Query
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from service.api.context import AppContext
 from service.api.errors import NoFaceError
-from service.api.inference import ready_pipeline
+from service.api.inference import observed_timings, ready_pipeline, run_blocking
+from service.api.schemas import TimingsMs
+from service.faces import FaceRecord, GalleryMatch, NewFace
 from service.pipelines.detector import Detector
 from service.pipelines.embedder import FaceEmbedder
-from service.pipelines.faces import FaceAnalysis, FaceAnalyzer
+from service.pipelines.faces import FaceAnalysis, FaceAnalyzer, FoundFace
 from service.pipelines.images import decode_image
 from service.pipelines.results import Timings
 
@@ -69,21 +74,36 @@ class Analysed:
     decode_ms: float
     timings: Timings
 
+    def largest_faces(self) -> list[FoundFace]:
+        """The one face of each upload, in upload order (analysed with ``one_face_each``)."""
+        return [analysis.faces[0] for analysis in self.images.values()]
 
-def analyse(
+
+async def analyse_uploads(
+    context: AppContext,
+    analyzer: FaceAnalyzer,
+    uploads: Mapping[str, bytes],
+    *,
+    detect: bool = True,
+    one_face_each: bool = False,
+) -> Analysed:
+    """Decode and analyse each upload off the event loop, within an admission slot.
+
+    ``detect=False`` treats each upload as an aligned face crop. ``one_face_each`` keeps only
+    the largest face of each upload and refuses an upload without one, naming it.
+    """
+    return await run_blocking(
+        context, _analyse, analyzer, uploads, context.settings.max_pixels, detect, one_face_each
+    )
+
+
+def _analyse(
     analyzer: FaceAnalyzer,
     uploads: Mapping[str, bytes],
     max_pixels: int,
-    *,
-    detect: bool = True,
-    largest_only: bool = False,
-    require_face: bool = False,
+    detect: bool,
+    one_face_each: bool,
 ) -> Analysed:
-    """Decode and analyse each upload (blocking: call it in the thread pool).
-
-    ``detect=False`` treats each upload as an aligned face crop. ``require_face`` refuses an
-    upload in which no face is found, naming it.
-    """
     decode_s = 0.0
     images: dict[str, FaceAnalysis] = {}
     for name, data in uploads.items():
@@ -91,10 +111,10 @@ def analyse(
         pixels = decode_image(data, max_pixels=max_pixels, name=name).pixels
         decode_s += time.perf_counter() - start
         if detect:
-            analysis = analyzer.faces(pixels, largest_only=largest_only)
+            analysis = analyzer.faces(pixels, largest_only=one_face_each)
         else:
             analysis = analyzer.aligned(pixels)
-        if require_face and not analysis.faces:
+        if one_face_each and not analysis.faces:
             height, width = pixels.shape[:2]
             raise NoFaceError(
                 f"{name}: no face found in the {width}x{height} image by "
@@ -103,3 +123,42 @@ def analyse(
         images[name] = analysis
     timings = Timings.sum([analysis.timings for analysis in images.values()])
     return Analysed(images=images, decode_ms=decode_s * 1000.0, timings=timings)
+
+
+def face_timings(
+    context: AppContext, analyzer: FaceAnalyzer, analysed: Analysed, started: float
+) -> TimingsMs:
+    """The answer's ``timings_ms``, recorded as the embedder's stage metrics."""
+    name = analyzer.embedder.info.name
+    return observed_timings(context, name, analysed.decode_ms, analysed.timings, started)
+
+
+async def enrol_faces(
+    context: AppContext, analyzer: FaceAnalyzer, subject: str, faces: Sequence[FoundFace]
+) -> list[FaceRecord]:
+    """Store each face as its own gallery face of ``subject`` (one transaction)."""
+    new = [NewFace(face.embedding, face.box) for face in faces]
+    records: list[FaceRecord] = await run_in_threadpool(
+        context.gallery.enrol, subject, analyzer.embedder.info.name, new
+    )
+    return records
+
+
+async def search_gallery(
+    context: AppContext,
+    analyzer: FaceAnalyzer,
+    faces: Sequence[FoundFace],
+    *,
+    threshold: float,
+    top_k: int,
+) -> list[GalleryMatch]:
+    """Each face's match among the subjects enrolled with this embedder."""
+    queries = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, 0), np.float32)
+    matches: list[GalleryMatch] = await run_in_threadpool(
+        context.gallery.search,
+        analyzer.embedder.info.name,
+        queries,
+        threshold=threshold,
+        top_k=top_k,
+    )
+    return matches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,6 +47,11 @@ class Box(BaseModel):
     x2: float
     y2: float
 
+    @classmethod
+    def of(cls, corners: Sequence[float]) -> Box:
+        x1, y1, x2, y2 = corners
+        return cls(x1=x1, y1=y1, x2=x2, y2=y2)
+
 
 class Detection(BaseModel):
     box: Box
@@ -68,13 +74,13 @@ class DetectResponse(BaseModel):
         keypoints = result.keypoints.tolist() if result.keypoints is not None else None
         detections = [
             Detection(
-                box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
+                box=Box.of(corners),
                 confidence=confidence,
                 class_id=class_id,
                 label=label,
                 keypoints=keypoints[i] if keypoints is not None else None,
             )
-            for i, ((x1, y1, x2, y2), confidence, class_id, label) in enumerate(
+            for i, (corners, confidence, class_id, label) in enumerate(
                 zip(
                     result.xyxy.tolist(),
                     result.confidence.tolist(),

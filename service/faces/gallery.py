@@ -102,19 +102,15 @@ class Gallery:
             return [GalleryMatch(None, None, []) for _ in range(len(queries))]
         snapshot = index.snapshot
         best = snapshot.best_per_subject(np.asarray(queries, dtype=np.float32))  # (S, Q)
-        present = np.isfinite(best[:, 0]) if len(best) else np.zeros(0, dtype=bool)
-        codes = np.flatnonzero(present)
+        k = min(top_k, len(snapshot.subjects))
         matches = []
-        for column in best[codes].T:  # one query at a time; Q is the faces in one image
-            k = min(top_k, len(codes))
-            top = np.argpartition(-column, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
-            top = top[np.lexsort((top, -column[top]))]  # best first, ties by enrolment order
-            candidates = [
-                SubjectScore(snapshot.subjects[int(codes[i])], float(column[i])) for i in top
-            ]
-            if not candidates:
+        for column in best.T:  # one query at a time; Q is the faces in one image
+            if not k:
                 matches.append(GalleryMatch(None, None, []))
                 continue
+            top = np.argpartition(-column, k - 1)[:k]
+            top = top[np.lexsort((top, -column[top]))]  # best first, ties by enrolment order
+            candidates = [SubjectScore(snapshot.subjects[i], float(column[i])) for i in top]
             first = candidates[0]
             subject = first.subject if first.similarity >= threshold else None
             matches.append(GalleryMatch(subject, first.similarity, candidates))

@@ -26,7 +26,7 @@ class Snapshot:
 
     vectors: NDArray[np.float32]  # (N, d), unit rows
     codes: NDArray[np.int64]  # (N,)
-    subjects: tuple[str, ...]  # by code; a code may have no rows left
+    subjects: tuple[str, ...]  # by code; every code has rows (removals compact them)
 
     def best_per_subject(self, queries: NDArray[np.float32]) -> NDArray[np.float32]:
         """(S, Q): for each subject and query, the highest cosine over the subject's faces."""

@@ -30,11 +30,6 @@ class FoundFace:
     landmarks: NDArray[np.float32] | None
     embedding: NDArray[np.float32]
 
-    @property
-    def area(self) -> float:
-        x1, y1, x2, y2 = self.box
-        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
-
 
 @dataclass(frozen=True)
 class FaceAnalysis:

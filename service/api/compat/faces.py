@@ -27,13 +27,16 @@ from service.api.compat.confidence import confidence_of, cosine_for
 from service.api.compat.detection import MIN_CONFIDENCE
 from service.api.compat.form import DeepStackForm, DeepStackFormDep
 from service.api.compat.responses import deepstack_post
-from service.api.context import AppContext, Context
+from service.api.context import Context
 from service.api.errors import FieldProblem, MalformedRequestError
-from service.api.face_work import Analysed, analyse, face_analyzer
-from service.api.inference import observed_timings, run_blocking
-from service.api.schemas import TimingsMs
-from service.faces import NewFace, validate_subject
-from service.pipelines.faces import FaceAnalyzer
+from service.api.face_work import (
+    analyse_uploads,
+    enrol_faces,
+    face_analyzer,
+    face_timings,
+    search_gallery,
+)
+from service.faces import validate_subject
 
 router = APIRouter(prefix="/v1/vision/face", tags=["DeepStack / CodeProject.AI"])
 USERID = "userid"
@@ -53,12 +56,10 @@ async def register(request: Request, context: Context, form: DeepStackFormDep) -
     started = time.perf_counter()
     analyzer = face_analyzer(context, request, None, None)
     subject = validate_subject(_userid(form))
-    analysed = await _analyse(context, analyzer, form.images(), largest=True)
-    faces = [NewFace(a.faces[0].embedding, a.faces[0].box) for a in analysed.images.values()]
-    embedder = analyzer.embedder.info
-    await run_in_threadpool(context.gallery.enrol, subject, embedder.name, faces)
-    timings = _timings(context, analyzer, analysed, started)
-    return RegisterAnswer(**Envelope.about(embedder, "register-face", timings))
+    analysed = await analyse_uploads(context, analyzer, form.images(), one_face_each=True)
+    await enrol_faces(context, analyzer, subject, analysed.largest_faces())
+    timings = face_timings(context, analyzer, analysed, started)
+    return RegisterAnswer(**Envelope.about(analyzer.embedder.info, "register-face", timings))
 
 
 @deepstack_post(
@@ -77,13 +78,9 @@ async def recognize(
     tau = analyzer.embedder.threshold
     wanted = form.probability(MIN_CONFIDENCE)
     cutoff = tau if wanted is None else cosine_for(wanted, tau)
-    analysed = await _analyse(context, analyzer, {"image": form.image()}, largest=False)
+    analysed = await analyse_uploads(context, analyzer, {"image": form.image()})
     faces = analysed.images["image"].faces
-    embedder = analyzer.embedder.info
-    queries = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, 0), np.float32)
-    matches = await run_in_threadpool(
-        context.gallery.search, embedder.name, queries, threshold=cutoff, top_k=1
-    )
+    matches = await search_gallery(context, analyzer, faces, threshold=cutoff, top_k=1)
     predictions = [
         RecognizedPrediction(
             **RecognizedPrediction.of(face.box),
@@ -96,9 +93,9 @@ async def recognize(
         )
         for face, match in zip(faces, matches, strict=True)
     ]
-    timings = _timings(context, analyzer, analysed, started)
+    timings = face_timings(context, analyzer, analysed, started)
     return RecognitionAnswer(
-        **Envelope.about(embedder, "recognize-face", timings),
+        **Envelope.about(analyzer.embedder.info, "recognize-face", timings),
         predictions=predictions,
         count=len(predictions),
     )
@@ -126,10 +123,10 @@ async def match(request: Request, context: Context, form: DeepStackFormDep) -> M
     started = time.perf_counter()
     analyzer = face_analyzer(context, request, None, None)
     uploads = {name: form.image(name) for name in MATCH_FIELDS}
-    analysed = await _analyse(context, analyzer, uploads, largest=True)
-    first, second = (analysed.images[name].faces[0] for name in MATCH_FIELDS)
+    analysed = await analyse_uploads(context, analyzer, uploads, one_face_each=True)
+    first, second = analysed.largest_faces()
     cosine = float(np.dot(first.embedding, second.embedding))
-    timings = _timings(context, analyzer, analysed, started)
+    timings = face_timings(context, analyzer, analysed, started)
     return MatchAnswer(
         **Envelope.about(analyzer.embedder.info, "match-faces", timings),
         similarity=confidence_of(cosine, analyzer.embedder.threshold),
@@ -142,27 +139,3 @@ def _userid(form: DeepStackForm) -> str:
         problem = "user id not specified: send the userid form field"
         raise MalformedRequestError(problem, errors=[FieldProblem("body", USERID, problem)])
     return userid
-
-
-async def _analyse(
-    context: AppContext, analyzer: FaceAnalyzer, uploads: dict[str, bytes], *, largest: bool
-) -> Analysed:
-    """Decode, detect, align and embed off the event loop; with ``largest``, one face per
-    image and an image without one refused."""
-    return await run_blocking(
-        context,
-        lambda: analyse(
-            analyzer,
-            uploads,
-            context.settings.max_pixels,
-            largest_only=largest,
-            require_face=largest,
-        ),
-    )
-
-
-def _timings(
-    context: AppContext, analyzer: FaceAnalyzer, analysed: Analysed, started: float
-) -> TimingsMs:
-    name = analyzer.embedder.info.name
-    return observed_timings(context, name, analysed.decode_ms, analysed.timings, started)

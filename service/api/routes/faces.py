@@ -8,7 +8,6 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from service.api.context import Context
 from service.api.face_schemas import FaceOut, RecognizedFace, RecognizeResponse, VerifyResponse
@@ -16,10 +15,12 @@ from service.api.face_work import (
     DetectorName,
     EmbedderName,
     Threshold,
-    analyse,
+    analyse_uploads,
     face_analyzer,
+    face_timings,
+    search_gallery,
 )
-from service.api.inference import observed_timings, run_blocking, server_timing
+from service.api.inference import server_timing
 from service.api.routes.responses import INFERENCE_ERRORS
 from service.api.schemas import ModelRef
 from service.api.uploads import image_request_body, read_image, read_images
@@ -52,24 +53,12 @@ async def verify_face(
     started = time.perf_counter()
     analyzer = face_analyzer(context, request, detector, model)
     uploads = await read_images(request, VERIFY_FIELDS)
-    analysed = await run_blocking(
-        context,
-        lambda: analyse(
-            analyzer,
-            uploads,
-            context.settings.max_pixels,
-            detect=detect,
-            largest_only=True,
-            require_face=True,
-        ),
-    )
-    first, second = (analysed.images[name].faces[0] for name in VERIFY_FIELDS)
+    analysed = await analyse_uploads(context, analyzer, uploads, detect=detect, one_face_each=True)
+    first, second = analysed.largest_faces()
     similarity = float(np.dot(first.embedding, second.embedding))
     cutoff = analyzer.embedder.threshold if threshold is None else threshold
     embedder = analyzer.embedder.info
-    timings = observed_timings(
-        context, embedder.name, analysed.decode_ms, analysed.timings, started
-    )
+    timings = face_timings(context, analyzer, analysed, started)
     response.headers["Server-Timing"] = server_timing(timings)
     return VerifyResponse(
         verified=similarity >= cutoff,
@@ -106,19 +95,12 @@ async def recognize_face(
     started = time.perf_counter()
     analyzer = face_analyzer(context, request, detector, model)
     uploads = {"image": await read_image(request)}
-    analysed = await run_blocking(
-        context, lambda: analyse(analyzer, uploads, context.settings.max_pixels)
-    )
+    analysed = await analyse_uploads(context, analyzer, uploads)
     faces = analysed.images["image"].faces
     cutoff = analyzer.embedder.threshold if threshold is None else threshold
+    matches = await search_gallery(context, analyzer, faces, threshold=cutoff, top_k=top_k)
     embedder = analyzer.embedder.info
-    queries = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, 0), np.float32)
-    matches = await run_in_threadpool(
-        context.gallery.search, embedder.name, queries, threshold=cutoff, top_k=top_k
-    )
-    timings = observed_timings(
-        context, embedder.name, analysed.decode_ms, analysed.timings, started
-    )
+    timings = face_timings(context, analyzer, analysed, started)
     response.headers["Server-Timing"] = server_timing(timings)
     return RecognizeResponse(
         faces=[RecognizedFace.matched(f, m) for f, m in zip(faces, matches, strict=True)],

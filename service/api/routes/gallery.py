@@ -15,14 +15,20 @@ from service.api.face_schemas import (
     GalleryResponse,
     StoredFace,
     SubjectOut,
-    box_of,
 )
-from service.api.face_work import DetectorName, EmbedderName, analyse, face_analyzer
-from service.api.inference import observed_timings, run_blocking, server_timing
+from service.api.face_work import (
+    DetectorName,
+    EmbedderName,
+    analyse_uploads,
+    enrol_faces,
+    face_analyzer,
+    face_timings,
+)
+from service.api.inference import server_timing
 from service.api.routes.responses import INFERENCE_ERRORS, problem_responses
-from service.api.schemas import ModelRef
+from service.api.schemas import Box, ModelRef
 from service.api.uploads import enrolment_request_body, read_enrolment
-from service.faces import NewFace, validate_subject
+from service.faces import validate_subject
 
 router = APIRouter(tags=["face gallery"])
 
@@ -48,27 +54,14 @@ async def enrol(
     analyzer = face_analyzer(context, request, detector, model)
     enrolment = await read_enrolment(request, max_images=context.settings.max_enrol_images)
     subject = validate_subject(enrolment.subject)
-    analysed = await run_blocking(
-        context,
-        lambda: analyse(
-            analyzer,
-            enrolment.images,
-            context.settings.max_pixels,
-            largest_only=True,
-            require_face=True,
-        ),
-    )
-    faces = [NewFace(a.faces[0].embedding, a.faces[0].box) for a in analysed.images.values()]
-    embedder = analyzer.embedder.info
-    records = await run_in_threadpool(context.gallery.enrol, subject, embedder.name, faces)
-    timings = observed_timings(
-        context, embedder.name, analysed.decode_ms, analysed.timings, started
-    )
+    analysed = await analyse_uploads(context, analyzer, enrolment.images, one_face_each=True)
+    records = await enrol_faces(context, analyzer, subject, analysed.largest_faces())
+    timings = face_timings(context, analyzer, analysed, started)
     response.headers["Server-Timing"] = server_timing(timings)
     return EnrolResponse(
         subject=subject,
-        faces=[EnrolledFace(face_id=r.face_id, box=box_of(r.box)) for r in records],
-        model=ModelRef.of(embedder),
+        faces=[EnrolledFace(face_id=r.face_id, box=Box.of(r.box)) for r in records],
+        model=ModelRef.of(analyzer.embedder.info),
         timings_ms=timings,
     )
 
