@@ -115,8 +115,9 @@ async def _parse(request: Request, *, max_files: int) -> DeepStackForm:
 
 
 def _authorize(request: Request, form: DeepStackForm, expected: str) -> None:
-    header = request.headers.get(API_KEY_HEADER)
-    given = header if header is not None else form.text(API_KEY_FIELD)
+    if API_KEY_HEADER in request.headers:
+        return  # the limits middleware has already checked the header
+    given = form.text(API_KEY_FIELD)
     if not given:
         raise UnauthorizedError(
             f"this service requires an API key: the {API_KEY_HEADER} header or the "
