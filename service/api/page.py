@@ -1,6 +1,7 @@
-"""The browser page: ``GET /`` serves ``service/static/index.html`` and ``/ui/*`` its script and
-style sheet. Plain files, no build step, nothing loaded from elsewhere (the Content-Security-
-Policy says so), and no API key needed to load them: the page asks for the key itself.
+"""The browser page: ``GET /`` serves ``service/static/index.html`` and ``/ui/*`` its scripts (ES
+modules, ``app.js`` the entry; served with a JavaScript type, as modules need) and style sheet.
+Plain files, no build step, nothing loaded from elsewhere (the Content-Security-Policy says so),
+and no API key needed to load them: the page asks for the key itself.
 """
 
 from __future__ import annotations

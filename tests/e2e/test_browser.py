@@ -19,7 +19,14 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import STYLE_MODELS, LiveServer, StartServer
@@ -38,8 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 360, "height": 740}
+DESKTOP = ViewportSize(width=1280, height=800)
+PHONE = ViewportSize(width=360, height=740)
 MAX_SCREENSHOT_BYTES = 300_000
 TIMEOUT_MS = 30_000  # two shared CPU cores: inference may queue behind other tests
 KEY_STORE = "vision-service.api-key"
@@ -65,7 +72,8 @@ def chromium() -> Iterator[Browser]:
 @contextmanager
 def open_page(chromium: Browser, url: str) -> Iterator[tuple[Page, list[str]]]:
     """The page at ``url``/ in a fresh browser context; yields it with the list of every URL it
-    requested. Afterwards: no script error, and nothing fetched from anywhere else."""
+    requested. Afterwards: no script error (thrown or logged), and nothing fetched from anywhere
+    else."""
     context = chromium.new_context(viewport=DESKTOP, base_url=url)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -73,6 +81,14 @@ def open_page(chromium: Browser, url: str) -> Iterator[tuple[Page, list[str]]]:
     errors: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.on("pageerror", lambda error: errors.append(str(error)))
+
+    # A module that fails to load is only a console error. The browser also logs each answer
+    # of 4xx or 5xx ("Failed to load resource"), which the page shows itself: those may stay.
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    page.on("console", console)
     page.goto("/")
     try:
         yield page, requested

@@ -18,11 +18,28 @@ from tests.conftest import REPO_ROOT
 KEY = "s3cret-key"
 # Attributes that make the browser fetch something.
 _FETCHED = re.compile(r'\b(?:src|href)="([^"]*)"')
+# The module an import (or re-export) statement names: the page's are one a line.
+_IMPORTED = re.compile(r'^(?:import|export)\b[^"\n]*"([^"]*)";$', re.MULTILINE)
 
 
 def referenced_assets() -> list[str]:
     html = (STATIC_DIR / "index.html").read_text()
     return [url for url in _FETCHED.findall(html) if not url.startswith("data:")]
+
+
+def page_modules() -> set[str]:
+    """The ES modules the page loads: the entry ``app.js`` and all it imports, followed through."""
+    found: set[str] = set()
+    waiting = ["app.js"]
+    while waiting:
+        name = waiting.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for specifier in _IMPORTED.findall((STATIC_DIR / name).read_text()):
+            assert re.fullmatch(r"\./[\w-]+\.js", specifier), (name, specifier)
+            waiting.append(specifier.removeprefix("./"))
+    return found
 
 
 def test_the_page_is_served_at_the_root(client: TestClient) -> None:
@@ -43,6 +60,18 @@ def test_every_asset_the_page_references_is_served(client: TestClient) -> None:
         assert response.status_code == 200, asset
     assert "javascript" in client.get("/ui/app.js").headers["content-type"]
     assert client.get("/ui/app.css").headers["content-type"].startswith("text/css")
+
+
+def test_every_module_of_the_page_is_served_as_javascript(client: TestClient) -> None:
+    """A browser runs an ES module only with a JavaScript content type; every import is a file
+    beside ``app.js``, and every script there is imported."""
+    modules = page_modules()
+
+    assert modules == {path.name for path in STATIC_DIR.glob("*.js")}
+    for name in modules:
+        response = client.get(f"/ui/{name}")
+        assert response.status_code == 200, name
+        assert "javascript" in response.headers["content-type"], name
 
 
 def test_nothing_is_loaded_from_elsewhere() -> None:
@@ -66,7 +95,7 @@ class TestWithAnApiKey:
     def keyed(self, make_client: Callable[..., TestClient]) -> TestClient:
         return make_client(api_key=KEY)
 
-    @pytest.mark.parametrize("path", ["/", "/ui/app.js", "/ui/app.css"])
+    @pytest.mark.parametrize("path", ["/", "/ui/app.js", "/ui/api.js", "/ui/app.css"])
     def test_the_page_loads_without_the_key(self, keyed: TestClient, path: str) -> None:
         """The page must load so that it can ask for the key."""
         assert keyed.get(path).status_code == 200
