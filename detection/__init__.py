@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from detection.boxes import box_area, box_convert, box_iou, clip_boxes
 from detection.candidates import Candidates, LayoutParams
-from detection.errors import DetectionError, LayoutError
+from detection.errors import DetectionError, LayoutError, MetadataError
 from detection.geometry import Transform, letterbox, resize_crop, stretch
 from detection.nms import batched_nms, nms
 from detection.postprocess import Detections, postprocess
@@ -24,6 +24,7 @@ __all__ = [
     "Detections",
     "LayoutError",
     "LayoutParams",
+    "MetadataError",
     "Transform",
     "batched_nms",
     "box_area",

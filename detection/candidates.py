@@ -10,6 +10,9 @@ from numpy.typing import NDArray
 Float32Array = NDArray[np.float32]
 Int64Array = NDArray[np.int64]
 
+#: The strides of the usual three FPN levels (P3-P5), where neither model.toml nor metadata say.
+DEFAULT_STRIDES = (8, 16, 32)
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -27,11 +30,6 @@ class Candidates:
     keypoints: Float32Array | None = None
     keypoint_scores: Float32Array | None = None
 
-    @property
-    def nms_free(self) -> bool:
-        """True for rows the model already selected (end2end / nms=True exports)."""
-        return self.class_scores is None
-
 
 @dataclass(frozen=True)
 class LayoutParams:
@@ -42,7 +40,7 @@ class LayoutParams:
     """
 
     input_hw: tuple[int, int]
-    strides: tuple[int, ...] = (8, 16, 32)
+    strides: tuple[int, ...] = DEFAULT_STRIDES
     anchors: tuple[tuple[tuple[float, float], ...], ...] = ()
     num_classes: int | None = None
     num_keypoints: int = 0

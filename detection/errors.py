@@ -7,3 +7,7 @@ class DetectionError(ValueError):
 
 class LayoutError(DetectionError):
     """A model output whose layout is unknown, malformed or ambiguous."""
+
+
+class MetadataError(DetectionError):
+    """Model metadata that is present but malformed: decoding on a guess would be worse."""

@@ -9,20 +9,19 @@ shapes and the candidates and asks for ``[output] layout`` in model.toml instead
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from detection.decoders.yolo import grid_cell_count
 from detection.errors import LayoutError
+from detection.metadata import UltralyticsMetadata, parse_ultralytics
 
 Dim = int | str | None
 Shape = Sequence[Dim]
 
 __all__ = ["detect_layout"]
 
-DEFAULT_STRIDES = (8, 16, 32)
 YOLOV5_ANCHORS_PER_CELL = 3
 _SET_LAYOUT = "set [output] layout in model.toml"
 _YUNET_NAME = re.compile(r"(cls|obj|bbox|kps)_\d+")
@@ -45,9 +44,10 @@ def detect_layout(
     count of metadata ``names``. ``input_hw`` (the input size the shapes were produced with) and
     ``strides`` (default: 8, 16, ... up to metadata ``stride``, else 8/16/32) give the grid that
     tells YOLOX (one row per cell) from YOLOv5 (three per cell). ``output_names`` helps
-    recognise YuNet (``cls_8``, ``obj_8``, ``bbox_8``, ``kps_8``, ...).
+    recognise YuNet (``cls_8``, ``obj_8``, ``bbox_8``, ``kps_8``, ...). Malformed metadata
+    raises :class:`~detection.errors.MetadataError` (see :mod:`detection.metadata`).
     """
-    meta = metadata or {}
+    meta = parse_ultralytics(metadata or {})
     described = ", ".join(str(list(shape)) for shape in output_shapes)
     names = list(output_names or ())
     if len(names) > 1 and all(_YUNET_NAME.fullmatch(name) for name in names):
@@ -62,7 +62,7 @@ def detect_layout(
 class _Evidence:
     """What besides the shape speaks for a reading of a single output."""
 
-    metadata: Mapping[str, str]
+    metadata: UltralyticsMetadata
     num_classes: int | None
     keypoint_channels: int
     grid_cells: int | None  # one-per-cell anchor points for the input size, None if unknown
@@ -70,21 +70,21 @@ class _Evidence:
     @classmethod
     def gather(
         cls,
-        meta: Mapping[str, str],
+        meta: UltralyticsMetadata,
         num_classes: int | None,
         input_hw: tuple[int, int] | None,
         strides: Sequence[int] | None,
     ) -> _Evidence:
-        if num_classes is None:
-            num_classes = _names_count(meta)
+        if num_classes is None and meta.names is not None:
+            num_classes = len(meta.names)
         if strides is None:
-            strides = _strides_from_metadata(meta)
+            strides = meta.strides
         if not strides or min(strides) <= 0:
             raise LayoutError(f"strides must be positive, got {tuple(strides)}")
         if input_hw is not None and min(input_hw) <= 0:
             raise LayoutError(f"input_hw must be positive, got {tuple(input_hw)}")
         cells = None if input_hw is None else grid_cell_count(input_hw, strides)
-        return cls(meta, num_classes, _keypoint_channels(meta), cells)
+        return cls(meta, num_classes, 3 * meta.num_keypoints, cells)
 
 
 def _single_output(shape: list[Dim], evidence: _Evidence, described: str) -> str:
@@ -140,20 +140,22 @@ def _shape_readings(rows: int | None, columns: int | None, evidence: _Evidence) 
             row_layout = columns > 6 and (rows is None or rows > columns)
         if row_layout:
             readings += ["yolov5", "yolox"]
-    if columns == 6 or (columns is None and _is_true(evidence.metadata.get("end2end"))):
+    if columns == 6 or (columns is None and evidence.metadata.end2end):
         readings.append("end2end")
     return readings
 
 
-def _narrow_by_metadata(readings: list[str], meta: Mapping[str, str], described: str) -> list[str]:
+def _narrow_by_metadata(
+    readings: list[str], meta: UltralyticsMetadata, described: str
+) -> list[str]:
     """Keep what the exporter's metadata allows; refuse when it contradicts the shape."""
     if not readings:
         return readings
-    if _is_true(meta.get("end2end")):
+    if meta.end2end:
         allowed, source = {"end2end"}, "metadata end2end=True"
-    elif "task" in meta:  # ultralytics >= 8: channel-first heads or [B, K, 6] (nms=True)
-        allowed, source = {"yolov8", "end2end"}, f"ultralytics metadata (task={meta['task']})"
-    elif "stride" in meta:  # the YOLOv5 repository writes stride and names, not task
+    elif meta.task is not None:  # ultralytics >= 8: channel-first heads or [B, K, 6] (nms=True)
+        allowed, source = {"yolov8", "end2end"}, f"ultralytics metadata (task={meta.task})"
+    elif meta.stride is not None:  # the YOLOv5 repository writes stride and names, not task
         allowed, source = {"yolov5"}, "YOLOv5-repository metadata (stride without task)"
     else:
         return readings
@@ -244,37 +246,3 @@ def _distinct_heads(shapes: Sequence[Shape]) -> bool:
 
 def _static(dim: Dim) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
-
-
-def _is_true(value: str | None) -> bool:
-    return value is not None and value.strip().lower() == "true"
-
-
-def _names_count(meta: Mapping[str, str]) -> int | None:
-    """Class count from ultralytics' ``names`` (``{0: 'person', ...}``), None when absent."""
-    try:
-        names = ast.literal_eval(meta["names"])
-    except (KeyError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    return len(names) if isinstance(names, dict | list) and names else None
-
-
-def _strides_from_metadata(meta: Mapping[str, str]) -> tuple[int, ...]:
-    """8, 16, ... up to ultralytics' ``stride`` (the largest stride: 32 for P5, 64 for P6)."""
-    try:
-        largest = int(meta.get("stride", "").strip())
-    except ValueError:
-        return DEFAULT_STRIDES
-    strides = [8]
-    while strides[-1] * 2 <= largest:
-        strides.append(strides[-1] * 2)
-    return tuple(strides)
-
-
-def _keypoint_channels(meta: Mapping[str, str]) -> int:
-    """3 x K channels for ultralytics pose models (``kpt_shape: [17, 3]``)."""
-    shape = meta.get("kpt_shape", "").strip("[]() ").split(",")
-    try:
-        return int(shape[0]) * int(shape[1])
-    except (ValueError, IndexError):
-        return 0

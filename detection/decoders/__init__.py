@@ -1,4 +1,8 @@
-"""One decoder per output layout (DESIGN §4), looked up by the layout's name."""
+"""One decoder per output layout, looked up by the layout's name.
+
+The layouts (model.toml ``[output] layout``) are listed in docs/ARCHITECTURE.md, 'Model
+repository format'.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""Decoders for the YOLO family's output layouts (DESIGN §4), vectorised, no per-anchor loops.
+"""Decoders for the YOLO family's output layouts, vectorised, no per-anchor loops.
 
-Each takes the model's outputs and the :class:`LayoutParams`, and returns one
-:class:`Candidates` per batch image with xyxy float32 boxes in network-input pixels. Outputs
-may be float16 (half-precision exports); they are decoded in float32. Grids depend only on
-shapes, never on the image, so they are built once per shape and cached read-only.
+The layouts are listed in docs/ARCHITECTURE.md, 'Model repository format'. Each decoder takes
+the model's outputs and the :class:`LayoutParams`, and returns one :class:`Candidates` per
+batch image with xyxy float32 boxes in network-input pixels. Outputs may be float16
+(half-precision exports); they are decoded in float32. Grids depend only on shapes, never on
+the image, so they are built once per shape and cached read-only.
 """
 
 from __future__ import annotations

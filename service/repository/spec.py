@@ -25,12 +25,8 @@ from service.repository.style import StyleSpec, resolve_style
 
 _DETECTING = ("detect", "face-detect")
 _ULTRALYTICS_TASKS: dict[str, Task] = {"detect": "detect", "pose": "detect", "classify": "classify"}
-_DTYPES = {
-    "tensor(float)": "float32",
-    "tensor(float16)": "float16",
-    "tensor(double)": "float64",
-    "tensor(uint8)": "uint8",
-}
+#: The input types preprocessing can write an image as.
+_IMAGE_TYPES = ("tensor(float)", "tensor(float16)", "tensor(double)", "tensor(uint8)")
 _DEFAULT_RESIZE: dict[str, Resize] = {
     "classify": "crop",
     "detect": "letterbox",
@@ -56,7 +52,10 @@ _TASK_KEYS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How to turn an image into the input tensor ``name`` (see DESIGN §3 [input])."""
+    """How to turn an image into the input tensor ``name``: model.toml's ``[input]``.
+
+    See docs/ARCHITECTURE.md, 'Model repository format'.
+    """
 
     name: str
     dtype: str  # numpy dtype name: float32, float16, float64 or uint8
@@ -136,7 +135,8 @@ def resolve_spec(
     size, dynamic_hw = _input_size(cfg, image, layout, meta.imgsz, config_file, model_file)
     resize = cfg.input.resize or _DEFAULT_RESIZE.get(task, "stretch")
     _check_resize_keys(cfg, resize, config_file)
-    stride = max(cfg.output.strides) if cfg.output.strides else meta.stride or 32
+    strides = tuple(cfg.output.strides) if cfg.output.strides else meta.strides
+    stride = max(strides)
     inp = cfg.input
     input_spec = InputSpec(
         name=image.name,
@@ -166,7 +166,7 @@ def resolve_spec(
     output_spec = OutputSpec(
         names=tuple(t.name for t in signature.outputs),
         layout=out.layout or ("end2end" if meta.end2end else None),
-        strides=tuple(out.strides) if out.strides else _strides_up_to(stride),
+        strides=strides,
         anchors=tuple(tuple((w, h) for w, h in head) for head in out.anchors or []),
         kind=_kind(task, out.kind, config_file),
         num_keypoints=meta.num_keypoints,
@@ -285,13 +285,14 @@ def _input_size(
 
 
 def _dtype(image: TensorInfo, model_file: str) -> str:
-    dtype = _DTYPES.get(image.dtype)
-    if dtype is None:
+    """The numpy dtype name of the image input, one that preprocessing can write."""
+    dtype = image.numpy_dtype
+    if dtype is None or image.dtype not in _IMAGE_TYPES:
         raise ModelConfigError(
             f"{model_file}: input {image.name!r} has type {image.dtype}; supported: "
-            f"{', '.join(_DTYPES)}"
+            f"{', '.join(_IMAGE_TYPES)}"
         )
-    return dtype
+    return dtype.name
 
 
 def _resize_short(
@@ -312,14 +313,6 @@ def _resize_short(
 def _triple(values: list[float] | None, fill: float) -> tuple[float, float, float]:
     a, b, c = values or (fill, fill, fill)
     return (float(a), float(b), float(c))
-
-
-def _strides_up_to(stride: int) -> tuple[int, ...]:
-    """The usual FPN strides 8, 16, ... up to the model's largest stride (32 → 8, 16, 32)."""
-    strides = [8]
-    while strides[-1] * 2 <= stride:
-        strides.append(strides[-1] * 2)
-    return tuple(strides) if stride >= 8 else (stride,)
 
 
 def _labels(

@@ -13,7 +13,7 @@ from service.runtime.providers import (
     check_fallback,
     choose_providers,
 )
-from service.runtime.session import ModelSession, numpy_dtype, session_options
+from service.runtime.session import ModelSession, session_options
 
 __all__ = [
     "GPU_PROVIDERS",
@@ -26,6 +26,5 @@ __all__ = [
     "ProviderUnavailableError",
     "check_fallback",
     "choose_providers",
-    "numpy_dtype",
     "session_options",
 ]

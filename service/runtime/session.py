@@ -51,32 +51,9 @@ _GRAPH_OPTIMIZATION = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 
-_NUMPY_DTYPES = {
-    f"tensor({ort_name})": np.dtype(np_name)
-    for ort_name, np_name in {
-        "float": "float32",
-        "float16": "float16",
-        "double": "float64",
-        "int8": "int8",
-        "uint8": "uint8",
-        "int16": "int16",
-        "uint16": "uint16",
-        "int32": "int32",
-        "uint32": "uint32",
-        "int64": "int64",
-        "uint64": "uint64",
-        "bool": "bool",
-    }.items()
-}
-
 #: Casts ``run`` does itself rather than refuse: pipelines produce float32, and a float16
 #: export (e.g. YOLOv5 ``--half``) takes the same values at half precision.
 _IMPLICIT_CASTS = {(np.dtype("float32"), np.dtype("float16"))}
-
-
-def numpy_dtype(ort_type: str) -> np.dtype[Any] | None:
-    """The numpy dtype of an onnxruntime type string such as ``tensor(float16)``, else None."""
-    return _NUMPY_DTYPES.get(ort_type)
 
 
 def session_options(settings: Settings) -> ort.SessionOptions:
@@ -138,19 +115,11 @@ class ModelSession:
         self.input_dtypes: dict[str, np.dtype[Any]] = {
             tensor.name: _feedable_dtype(tensor, path) for tensor in self._signature.inputs
         }
-        self.warmed = False
 
     @property
     def provider(self) -> str:
         """The provider onnxruntime puts first for this model (what answers report)."""
         return self.providers_used[0]
-
-    @property
-    def batch_capable(self) -> bool:
-        """True when every input's leading axis is dynamic, so images can run in one call."""
-        return all(
-            tensor.shape and tensor.static_dim(0) is None for tensor in self._signature.inputs
-        )
 
     def signature(self) -> ModelSignature:
         """Inputs, outputs (graph order) and custom metadata, for ``ModelEntry.resolve``."""
@@ -172,25 +141,6 @@ class ModelSession:
         except _ORT_ERRORS as exc:
             raise InferenceError(f"{self.path}: inference failed: {exc}") from exc
         return outputs
-
-    def warmup(
-        self, shapes: Mapping[str, Sequence[int]] | None = None, *, dynamic_size: int = 32
-    ) -> None:
-        """One run on zeros, so the first request does not pay for lazy initialisation.
-
-        An input's shape comes from ``shapes`` when given, else from the graph with a dynamic
-        batch axis set to 1 and any other dynamic axis set to ``dynamic_size``.
-        """
-        shapes = shapes or {}
-        zeros = {
-            tensor.name: np.zeros(
-                shapes.get(tensor.name) or _concrete_shape(tensor.shape, dynamic_size),
-                dtype=self.input_dtypes[tensor.name],
-            )
-            for tensor in self._signature.inputs
-        }
-        self.run(zeros)
-        self.warmed = True
 
     def _arrays(self, inputs: NDArray[Any] | Mapping[str, NDArray[Any]]) -> list[object]:
         """The arrays in graph-input order; refuses missing or unknown input names."""
@@ -243,17 +193,9 @@ def _tensor_info(arg: Any) -> TensorInfo:
 
 def _feedable_dtype(tensor: TensorInfo, path: Path) -> np.dtype[Any]:
     """The numpy dtype to feed ``tensor``; ModelLoadError for inputs numpy cannot express."""
-    dtype = numpy_dtype(tensor.dtype)
+    dtype = tensor.numpy_dtype
     if dtype is None:
         raise ModelLoadError(
             f"{path}: input {tensor.name!r} has type {tensor.dtype}, which the service cannot feed"
         )
     return dtype
-
-
-def _concrete_shape(shape: Sequence[int | str | None], dynamic_size: int) -> list[int]:
-    """A runnable shape: dynamic batch axis → 1, other dynamic axes → ``dynamic_size``."""
-    return [
-        dim if isinstance(dim, int) and dim > 0 else (1 if axis == 0 else dynamic_size)
-        for axis, dim in enumerate(shape)
-    ]

@@ -1,8 +1,9 @@
 """YOLO-family decoders on tiny hand-made outputs whose boxes are worked out by hand.
 
-Each expected value is derived in a comment from the layout's formula (DESIGN §4, MANIFEST),
-not from the code under test. The last tests decode ultralytics' own raw outputs from the
-oracle and compare with what ultralytics selected from them.
+Each expected value is derived in a comment from the layout's formula (docs/ARCHITECTURE.md,
+'Model repository format'; MANIFEST), not from the code under test. The last tests decode
+ultralytics' own raw outputs from the oracle and compare with what ultralytics selected from
+them.
 """
 
 from pathlib import Path
@@ -64,9 +65,10 @@ def test_yolov8_channels_first_cxcywh_to_xyxy() -> None:
     (candidates,) = decode_yolov8([output], params(num_classes=2))
     np.testing.assert_array_equal(candidates.boxes, [[8, 17, 12, 23], [45, 45, 55, 55]])
     assert candidates.boxes.dtype == np.float32
-    np.testing.assert_array_equal(candidates.class_scores, np.float32([[0.9, 0.1], [0.2, 0.7]]))
+    np.testing.assert_array_equal(
+        candidates.class_scores, np.array([[0.9, 0.1], [0.2, 0.7]], np.float32)
+    )
     assert candidates.keypoints is None
-    assert not candidates.nms_free
 
 
 def test_yolov8_infers_classes_and_reads_pose_keypoints() -> None:
@@ -74,7 +76,7 @@ def test_yolov8_infers_classes_and_reads_pose_keypoints() -> None:
     column = [10, 10, 2, 2, 0.8, 1, 2, 0.5, 3, 4, 0.25]
     output = np.array(column, np.float32).reshape(1, 11, 1)
     (candidates,) = decode_yolov8([output], params(num_keypoints=2))
-    np.testing.assert_array_equal(candidates.class_scores, np.float32([[0.8]]))
+    np.testing.assert_array_equal(candidates.class_scores, np.array([[0.8]], np.float32))
     np.testing.assert_array_equal(candidates.keypoints, [[[1, 2], [3, 4]]])
     np.testing.assert_array_equal(candidates.keypoint_scores, [[0.5, 0.25]])
 
@@ -111,7 +113,7 @@ def test_yolov8_batch_gives_each_image_its_own_anchors() -> None:
     first, second = decode_yolov8([output], params())
     np.testing.assert_array_equal(first.boxes, [[9, 9, 11, 11]])
     np.testing.assert_array_equal(second.boxes, [[18, 26, 22, 34]])
-    np.testing.assert_array_equal(second.class_scores, np.float32([[0.7]]))
+    np.testing.assert_array_equal(second.class_scores, np.array([[0.7]], np.float32))
 
 
 def test_yolov8_empty_and_float16() -> None:
@@ -145,7 +147,7 @@ def test_yolov5_batch_and_empty() -> None:
     first, second = decode_yolov5([output], params())
     np.testing.assert_array_equal(first.boxes, [[0, 0, 0, 0]])
     np.testing.assert_array_equal(second.boxes, [[3, 3, 5, 5]])
-    np.testing.assert_array_equal(second.class_scores, np.float32([[0.9]]))
+    np.testing.assert_array_equal(second.class_scores, np.array([[0.9]], np.float32))
     (empty,) = decode_yolov5([np.zeros((1, 0, 85), np.float32)], params())
     assert_empty(empty, 80)
 
@@ -217,7 +219,7 @@ BACKGROUND = [0.0, 0.0, 0.0, 0.0, -100.0, 0.0, 0.0]  # objectness sigmoid(-100) 
 
 @pytest.mark.parametrize("channels_first", [False, True])
 def test_yolov2_grid_with_anchors_sigmoid_exp_softmax(channels_first: bool) -> None:
-    grid = np.tile(np.float32(BACKGROUND), (1, 2, 2, 1))
+    grid = np.tile(np.array(BACKGROUND, np.float32), (1, 2, 2, 1))
     grid[0, 1, 0] = CELL  # row 1, col 0
     output = grid.transpose(0, 3, 1, 2) if channels_first else grid
     p = params(num_classes=2, anchors=(((10.0, 20.0),),))
@@ -225,13 +227,14 @@ def test_yolov2_grid_with_anchors_sigmoid_exp_softmax(channels_first: bool) -> N
     # 64 / 2 cells: stride 32. cx = (0.5 + 0) * 32 = 16, cy = (0.5 + 1) * 32 = 48, w 10, h 20
     np.testing.assert_allclose(candidates.boxes[2], [11, 38, 21, 58], rtol=1e-6)
     # obj 0.5 x softmax (0.25, 0.75)
-    np.testing.assert_allclose(candidates.class_scores[2], [0.125, 0.375], rtol=1e-6)  # type: ignore[index]
-    assert candidates.class_scores[0].tolist() == [0.0, 0.0]  # type: ignore[index]
+    assert candidates.class_scores is not None
+    np.testing.assert_allclose(candidates.class_scores[2], [0.125, 0.375], rtol=1e-6)
+    assert candidates.class_scores[0].tolist() == [0.0, 0.0]
 
 
 def test_yolov2_each_cell_holds_its_anchors_in_order() -> None:
     # NCHW, 2 anchors on a 1x1 grid of a 32x32 input: channels are anchor 0's 7, then anchor 1's.
-    cell = np.float32(CELL + CELL).reshape(1, 14, 1, 1)
+    cell = np.array(CELL + CELL, np.float32).reshape(1, 14, 1, 1)
     p = params(input_hw=(32, 32), anchors=(((8.0, 8.0), (16.0, 4.0)),))
     (candidates,) = decode_yolov2([cell], p)
     # Both centred at (16, 16): anchor 0 is 8x8, anchor 1 16 wide and 4 high.
@@ -254,9 +257,10 @@ def test_yolov2_refuses_missing_anchors_and_undecidable_axes() -> None:
 
 
 def test_yolov3_one_head_per_stride_in_both_shapes_with_sigmoid_classes() -> None:
-    coarse = np.tile(np.float32(BACKGROUND), (1, 2, 2, 1)).transpose(0, 3, 1, 2)  # NCHW
+    coarse = np.tile(np.array(BACKGROUND, np.float32), (1, 2, 2, 1)).transpose(0, 3, 1, 2)  # NCHW
     coarse[0, :, 0, 1] = CELL  # stride 32, row 0, col 1: centre (48, 16)
-    fine = np.tile(np.float32(BACKGROUND), (1, 1, 4, 4, 1))  # (B, A, H, W, 5 + nc), stride 16
+    # (B, A, H, W, 5 + nc), stride 16
+    fine = np.tile(np.array(BACKGROUND, np.float32), (1, 1, 4, 4, 1))
     fine[0, 0, 3, 3] = CELL  # row 3, col 3: centre (56, 56)
     p = params(anchors=(((8.0, 8.0),), ((4.0, 6.0),)))
     (candidates,) = decode_yolov3([coarse, fine], p)
@@ -264,11 +268,12 @@ def test_yolov3_one_head_per_stride_in_both_shapes_with_sigmoid_classes() -> Non
     np.testing.assert_allclose(candidates.boxes[1], [44, 12, 52, 20], rtol=1e-6)
     np.testing.assert_allclose(candidates.boxes[4 + 15], [54, 53, 58, 59], rtol=1e-6)
     # obj 0.5 x (sigmoid(0), sigmoid(ln 3)) = 0.5 x (0.5, 0.75)
-    np.testing.assert_allclose(candidates.class_scores[1], [0.25, 0.375], rtol=1e-6)  # type: ignore[index]
+    assert candidates.class_scores is not None
+    np.testing.assert_allclose(candidates.class_scores[1], [0.25, 0.375], rtol=1e-6)
 
 
 def test_yolov3_batch() -> None:
-    head = np.tile(np.float32(BACKGROUND), (2, 1, 1, 1)).reshape(2, 7, 1, 1)
+    head = np.tile(np.array(BACKGROUND, np.float32), (2, 1, 1, 1)).reshape(2, 7, 1, 1)
     head[1, :, 0, 0] = CELL
     first, second = decode_yolov3([head], params(anchors=(((8.0, 8.0),),)))
     assert first.class_scores is not None and second.class_scores is not None
@@ -297,7 +302,7 @@ def test_yolov3_refuses_heads_without_matching_anchor_sets() -> None:
 def test_end2end_rows_are_passed_through_in_order() -> None:
     rows = np.array([[[1, 2, 3, 4, 0.9, 7], [5, 6, 7, 8, 0.95, 2], [0, 0, 0, 0, 0, 0]]], np.float16)
     (candidates,) = decode_end2end([rows], params())
-    assert candidates.nms_free
+    assert candidates.class_scores is None  # rows the model selected: no NMS again
     np.testing.assert_array_equal(candidates.boxes, [[1, 2, 3, 4], [5, 6, 7, 8], [0, 0, 0, 0]])
     assert candidates.boxes.dtype == np.float32
     assert candidates.confidence is not None and candidates.class_id is not None

@@ -6,7 +6,7 @@ oracle (cases.json); the grid sums are worked out in comments.
 
 import pytest
 
-from detection import LayoutError
+from detection import LayoutError, MetadataError
 from detection.layouts import detect_layout
 
 
@@ -48,6 +48,7 @@ FACE_CASES = [
         ([(1, 300, 6)], None, 80, None, "end2end"),
         ([(1, 300, 6)], None, None, None, "end2end"),
         ([("batch", "detections", 6)], None, None, None, "end2end"),
+        ([(1, 300, "values")], ULTRALYTICS_E2E, None, None, "end2end"),  # only metadata says so
         # YOLOv5 repository: by its metadata, or by 3 rows per cell
         ([(1, 25200, 85)], YOLOV5_REPO, None, None, "yolov5"),
         ([(1, 25200, 85)], None, 80, (640, 640), "yolov5"),
@@ -148,3 +149,16 @@ def test_invalid_strides_or_input_size_are_refused() -> None:
         detect_layout([(1, 3549, 85)], input_hw=(416, 416), strides=(0, 16))
     with pytest.raises(LayoutError, match="input_hw must be positive"):
         detect_layout([(1, 3549, 85)], input_hw=(0, 416))
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {**ULTRALYTICS, "names": "{0: 'a', 2: 'c'}"},  # a class index missing
+        {**ULTRALYTICS, "kpt_shape": "[17, 2]"},  # keypoints without visibility
+        {**ULTRALYTICS, "end2end": "yes"},
+    ],
+)
+def test_malformed_metadata_is_refused_not_ignored(metadata: dict[str, str]) -> None:
+    with pytest.raises(MetadataError, match="ONNX metadata"):
+        detect_layout([(1, 84, 8400)], metadata)

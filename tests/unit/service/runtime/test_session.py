@@ -234,13 +234,8 @@ def test_float16_model_takes_float32_at_half_precision(
 
 def test_dynamic_batch_runs_several_at_once(tmp_path: Path, cpu_settings: Settings) -> None:
     session = ModelSession(save(identity_model(["n", 2, 3]), tmp_path / "d.onnx"), cpu_settings)
-    assert session.batch_capable
     x = np.random.default_rng(0).random((5, 2, 3), dtype=np.float32)
     np.testing.assert_array_equal(session.run(x)[0], x)
-
-
-def test_static_batch_is_not_batch_capable(static_session: ModelSession) -> None:
-    assert not static_session.batch_capable
 
 
 def test_multi_input_model_takes_a_mapping(tmp_path: Path, cpu_settings: Settings) -> None:
@@ -273,48 +268,3 @@ def test_concurrent_runs_each_get_their_own_answer(static_session: ModelSession)
         outputs = list(pool.map(lambda x: static_session.run(x)[0], inputs))
     for x, y in zip(inputs, outputs, strict=True):
         np.testing.assert_array_equal(y, x)
-
-
-# -- warmup --------------------------------------------------------------------------------
-
-
-def record_runs(session: ModelSession, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Spy on ``session.run``, still running the model."""
-    calls: list[dict[str, Any]] = []
-    real_run = session.run
-
-    def spy(inputs: Any) -> Any:
-        calls.append(dict(inputs))
-        return real_run(inputs)
-
-    monkeypatch.setattr(session, "run", spy)
-    return calls
-
-
-def test_warmup_runs_zeros_of_the_static_shape(
-    static_session: ModelSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = record_runs(static_session, monkeypatch)
-    assert not static_session.warmed
-    static_session.warmup()
-    assert static_session.warmed
-    ((x,),) = [list(call.values()) for call in calls]
-    assert x.shape == (1, 3, 4, 4) and x.dtype == np.float32 and not x.any()
-
-
-def test_warmup_fills_dynamic_axes(
-    tmp_path: Path, cpu_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = save(identity_model(["batch", 3, "h", "w"], np.float16), tmp_path / "dyn.onnx")
-    session = ModelSession(path, cpu_settings)
-    calls = record_runs(session, monkeypatch)
-    session.warmup(dynamic_size=64)
-    session.warmup({"x": [2, 3, 32, 48]})
-    shapes = [(call["x"].shape, call["x"].dtype) for call in calls]
-    assert shapes == [((1, 3, 64, 64), np.float16), ((2, 3, 32, 48), np.float16)]
-
-
-def test_warmup_with_a_wrong_shape_is_refused(static_session: ModelSession) -> None:
-    with pytest.raises(InputMismatchError):
-        static_session.warmup({"x": [1, 3, 8, 8]})
-    assert not static_session.warmed
