@@ -1,5 +1,9 @@
 """Checks done before a route runs: the API key, and the body size while it streams in.
 
+The DeepStack routes under ``COMPAT_PREFIX`` are the exception for the key: their clients may
+send it as a form field, which only their router can read (``service.api.compat.key``), so
+that router checks the key there, header or field, for every route it holds.
+
 Pure ASGI, so a body over the limit is refused from its Content-Length before any of it is
 read, and a chunked body is cut off the moment it streams past the limit: no route ever holds
 more than ``max_body_bytes`` of it in memory.
@@ -22,9 +26,7 @@ from service.api.problems import problem_for_exception
 API_KEY_HEADER = "X-API-Key"
 OPEN_PREFIX = "/health/"  # probes must work without the key
 OPEN_PAGE = ("/", "/ui/")  # the browser page and its assets: the page asks for the key
-# DeepStack clients may send the key as an ``api_key`` form field instead of the header; the
-# routes under this prefix read the form and check it there (service.api.compat.form).
-FORM_KEY_PREFIX = "/v1/"
+COMPAT_PREFIX = "/v1"  # DeepStack's API (service.api.compat): its router checks the key
 
 
 class RequestLimitsMiddleware:
@@ -48,16 +50,12 @@ class RequestLimitsMiddleware:
         await self.app(scope, self._counting(receive), send)
 
     def _authorize(self, scope: Scope) -> None:
-        path = _route_path(scope)
-        if self._api_key is None or _is_open(path):
+        if self._api_key is None or _is_open(_route_path(scope)) or is_compat_path(scope):
             return
         given = _header(scope, b"x-api-key")
-        if given is None and path.startswith(FORM_KEY_PREFIX):
-            return  # the route checks the api_key form field
         if given is None:
             raise UnauthorizedError(f"this service requires the {API_KEY_HEADER} header")
-        if not hmac.compare_digest(given, self._api_key):
-            raise UnauthorizedError(f"the {API_KEY_HEADER} header does not hold a valid key")
+        check_key(given, self._api_key, f"the {API_KEY_HEADER} header")
 
     def _check_declared_length(self, scope: Scope) -> None:
         declared = _header(scope, b"content-length")
@@ -98,6 +96,18 @@ class RequestLimitsMiddleware:
 
     def _too_large(self, what: str) -> str:
         return f"{what}; the limit is {self.max_body_bytes} bytes (VISION_MAX_BODY_BYTES)"
+
+
+def check_key(given: bytes, expected: bytes, source: str) -> None:
+    """401 unless ``given`` is the key; compared in constant time, so that how long the answer
+    takes does not tell how much of a guess was right."""
+    if not hmac.compare_digest(given, expected):
+        raise UnauthorizedError(f"{source} does not hold a valid key")
+
+
+def is_compat_path(scope: Scope) -> bool:
+    """Whether the request is for the DeepStack API, wherever the app is mounted."""
+    return _route_path(scope).startswith(COMPAT_PREFIX + "/")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -15,9 +15,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.compat.answers import DeepStackError
+from service.api.limits import is_compat_path
 from service.api.problems import PROBLEM_MEDIA_TYPE
 
-COMPAT_PREFIX = "/v1/"
 _REPLACED = {b"content-type", b"content-length"}
 
 
@@ -47,15 +47,6 @@ class DeepStackErrorsMiddleware:
                 await _send_translated(held, bytes(body), send)
 
         await self.app(scope, receive, translating_send)
-
-
-def is_compat_path(scope: Scope) -> bool:
-    """Whether the router sees a ``/v1/`` path (a mount's ``root_path`` taken off)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path.startswith(COMPAT_PREFIX)
 
 
 def _is_problem(start: Message) -> bool:

@@ -1,22 +1,21 @@
-"""Reading what DeepStack clients post: text fields, file parts of any name, and the API key.
+"""Reading what DeepStack clients post: text fields and file parts of any name.
 
 Clients send ``multipart/form-data`` (images), ``application/x-www-form-urlencoded`` (face
-list and delete) or no body at all; unknown fields are ignored. The key may come in the
-``X-API-Key`` header, which the limits middleware has already checked, or as an ``api_key``
-form field, checked here: the middleware lets ``/v1/`` requests without the header through
-to these routes for that.
+list and delete) or no body at all; unknown fields are ignored. The body is parsed once per
+request: the key check of the compat router (``key``) parses it when the key may be in a form
+field, and the route's ``read_form`` then gets that same form.
 """
 
 from __future__ import annotations
 
-import hmac
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from service.api.context import Context
@@ -24,15 +23,21 @@ from service.api.errors import (
     FieldProblem,
     InvalidParameterError,
     MalformedRequestError,
-    UnauthorizedError,
     UnsupportedMediaTypeError,
 )
-from service.api.limits import API_KEY_HEADER
+from service.api.uploads import IMAGE_FIELD, MULTIPART
 
-API_KEY_FIELD = "api_key"
-IMAGE_FIELD = "image"
-_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = (MULTIPART, URLENCODED)
 _MAX_FIELDS = 64
+_PARSED = "deepstack_form"  # the request.state attribute that keeps the parsed form
+
+FieldWatcher = Callable[[str, str], None]
+"""Called with each text field's name and value as soon as the field has arrived."""
+
+
+def _ignore(name: str, value: str) -> None:
+    """No one to tell: the route's own parse, with no key to look for."""
 
 
 @dataclass(frozen=True)
@@ -81,50 +86,87 @@ class DeepStackForm:
         return value
 
 
+def form_media_type(request: Request) -> str:
+    """The Content-Type without its parameters, lower case; "" when there is none."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 async def read_form(request: Request, context: Context) -> DeepStackForm:
-    """Parse the body (bounded by the body-size limit) and check the key if one is set."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type and media_type not in _FORM_TYPES:
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {media_type} is not accepted here; send multipart/form-data "
-            "(images as file parts) or application/x-www-form-urlencoded"
-        )
-    form = await _parse(request, max_files=context.settings.max_enrol_images)
-    expected = context.settings.api_key
-    if expected is not None:
-        _authorize(request, form, expected.get_secret_value())
-    return form
+    """The route's form: the one the key check parsed, if it did (a body streams in once)."""
+    parsed: DeepStackForm | None = getattr(request.state, _PARSED, None)
+    return parsed if parsed is not None else await parse_form(request, context)
 
 
 DeepStackFormDep = Annotated[DeepStackForm, Depends(read_form)]
 
 
-async def _parse(request: Request, *, max_files: int) -> DeepStackForm:
+async def parse_form(
+    request: Request, context: Context, on_field: FieldWatcher = _ignore
+) -> DeepStackForm:
+    """Parse the body (bounded by the body-size limit) and keep it for ``read_form``."""
+    media_type = form_media_type(request)
+    if media_type and media_type not in FORM_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {media_type} is not accepted here; send {MULTIPART} "
+            f"(images as file parts) or {URLENCODED}"
+        )
+    try:
+        data = await _form_data(request, media_type, context, on_field)
+    except MultiPartException as exc:  # Starlette's report of a malformed body
+        raise MalformedRequestError(f"the form body cannot be parsed: {exc.message}") from None
+    try:
+        form = await _collect(data)
+    finally:
+        await data.close()
+    setattr(request.state, _PARSED, form)
+    return form
+
+
+async def _form_data(
+    request: Request, media_type: str, context: Context, on_field: FieldWatcher
+) -> FormData:
+    """What ``request.form()`` gives, but telling ``on_field`` of each multipart text field
+    while the rest of the body has yet to come."""
+    if media_type == MULTIPART:
+        max_files = context.settings.max_enrol_images
+        return await _WatchedMultiPart(request, on_field, max_files=max_files).parse()
+    if media_type == URLENCODED:  # small: all of it is read before any field is seen
+        data = await FormParser(request.headers, request.stream(), max_fields=_MAX_FIELDS).parse()
+        for name, value in data.multi_items():
+            _tell(on_field, name, value)
+        return data
+    return FormData()
+
+
+class _WatchedMultiPart(MultiPartParser):
+    """Starlette's multipart parser, calling ``on_field`` the moment a text part ends: an
+    exception it raises stops the parse there, before the rest of the body is read."""
+
+    def __init__(self, request: Request, on_field: FieldWatcher, *, max_files: int) -> None:
+        super().__init__(
+            request.headers, request.stream(), max_files=max_files, max_fields=_MAX_FIELDS
+        )
+        self._on_field = on_field
+
+    def on_part_end(self) -> None:
+        super().on_part_end()
+        _tell(self._on_field, *self.items[-1])
+
+
+def _tell(on_field: FieldWatcher, name: str, value: str | UploadFile) -> None:
+    if isinstance(value, str):  # a text field, not a file part
+        on_field(name, value)
+
+
+async def _collect(data: FormData) -> DeepStackForm:
     fields: dict[str, str] = {}
     files: list[tuple[str, bytes]] = []
-    try:
-        async with request.form(max_files=max_files, max_fields=_MAX_FIELDS) as form:
-            for name, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    files.append((name, await value.read()))
-                else:
-                    fields[name] = value
-    except StarletteHTTPException as exc:  # Starlette's report of a malformed body
-        raise MalformedRequestError(f"the form body cannot be parsed: {exc.detail}") from None
+    for name, value in data.multi_items():
+        if isinstance(value, UploadFile):
+            files.append((name, await value.read()))
+        else:
+            fields[name] = value
     return DeepStackForm(fields=fields, files=files)
-
-
-def _authorize(request: Request, form: DeepStackForm, expected: str) -> None:
-    if API_KEY_HEADER in request.headers:
-        return  # the limits middleware has already checked the header
-    given = form.text(API_KEY_FIELD)
-    if not given:
-        raise UnauthorizedError(
-            f"this service requires an API key: the {API_KEY_HEADER} header or the "
-            f"{API_KEY_FIELD} form field"
-        )
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise UnauthorizedError(f"the {API_KEY_FIELD} given is not a valid key")
 
 
 def _field_error(name: str, problem: str) -> MalformedRequestError:

@@ -4,7 +4,9 @@ Frigate's ``deepstack`` detector, deepstack-python (Home Assistant's integration
 deepstack-sdk all post with ``requests``: text fields first in the order of their ``data``
 dict, then the files; a file given as bare bytes gets ``filename`` = its field name and no
 Content-Type of its own. Blue Iris (as Blue Iris-compatible servers read it) sends
-``min_confidence`` first, then ``image`` as a named JPEG file.
+``min_confidence`` first, then ``image`` as a named JPEG file. Node-RED's
+node-red-contrib-deepstack builds its body with the ``form-data`` package in the order it
+appends: the image first, then ``min_confidence``, then ``api_key``: after the image.
 """
 
 from __future__ import annotations
@@ -79,4 +81,14 @@ def blue_iris(
     return body(
         text("min_confidence", min_confidence),
         Part("image", jpeg, filename=filename, content_type="image/jpeg"),
+    )
+
+
+def node_red(jpeg: bytes, api_key: str, min_confidence: str = "0.45") -> bytes:
+    """node-red-contrib-deepstack ``objectDetection``: form.append('image', image, {filename:
+    'image.jpg'}), then min_confidence, then api_key when one is configured."""
+    return body(
+        Part("image", jpeg, filename="image.jpg", content_type="image/jpeg"),
+        text("min_confidence", min_confidence),
+        text("api_key", api_key),
     )

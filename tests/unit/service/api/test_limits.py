@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,50 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
+from service.api.limits import is_compat_path
 from service.settings import Settings
+from tests.unit.service.api.asgi_calls import run_asgi
 from tests.unit.service.api.fakes import FakeDetector, FakeRegistry, encode
 
 PROBLEM = "application/problem+json"
 LIMIT = 1000
-
-
-def run_asgi(
-    app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
-) -> tuple[list[dict[str, Any]], int]:
-    """POST /detect straight through ASGI; the messages sent back and the chunks consumed."""
-    consumed = 0
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal consumed
-        if consumed < len(chunks):
-            consumed += 1
-            return {
-                "type": "http.request",
-                "body": chunks[consumed - 1],
-                "more_body": consumed < len(chunks),
-            }
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/detect",
-        "raw_path": b"/detect",
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 8000),
-    }
-    asyncio.run(app(scope, receive, send))
-    return sent, consumed
 
 
 @pytest.fixture
@@ -193,3 +155,19 @@ class TestApiKey:
 
         schemes = schema["components"]["securitySchemes"].values()
         assert {"type": "apiKey", "in": "header", "name": "X-API-Key"} in schemes
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "compat"),
+    [
+        ("/v1/vision/detection", "", True),
+        ("/vision/v1/vision/face", "/vision", True),  # mounted: the mount's prefix comes off
+        ("/v1", "", False),
+        ("/v1x/vision", "", False),
+        ("/detect", "", False),
+    ],
+)
+def test_compat_paths_are_told_apart_wherever_the_app_is_mounted(
+    path: str, root_path: str, compat: bool
+) -> None:
+    assert is_compat_path({"path": path, "root_path": root_path}) is compat
