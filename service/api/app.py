@@ -3,7 +3,8 @@
 Models load in a background thread started by the lifespan, so the process answers
 ``/health/live`` at once and ``/health/ready`` says 503 (with each model's status) until every
 model is loaded and warmed. Middlewares, outermost first: metrics (sees every status), the
-last-resort 500 problem, then the API key and body-size limits.
+request's stage clock (Server-Timing), DeepStack's error shape on /v1/, the last-resort 500
+problem, then the API key and body-size limits.
 """
 
 from __future__ import annotations
@@ -38,14 +39,16 @@ from service.api.routes import (
     stylize,
 )
 from service.api.schemas import Problem
+from service.api.server_timing import ServerTimingMiddleware
 from service.faces import Gallery, SqliteFaceStore
+from service.pipelines.protocol import Models
 from service.pipelines.registry import ModelRegistry
 from service.settings import Settings
+from service.version import VERSION
 
 logger = logging.getLogger(__name__)
 
 TITLE = "Vision service"
-VERSION = "0.1.0"
 DESCRIPTION = (
     "Object detection, image classification, face verification and recognition (with a "
     "persistent gallery) and style transfer with exported ONNX models on onnxruntime; "
@@ -57,7 +60,7 @@ DESCRIPTION = (
 
 def create_app(
     settings: Settings | None = None,
-    registry: ModelRegistry | None = None,
+    registry: Models | None = None,
     face_gallery: Gallery | None = None,
 ) -> FastAPI:
     """An app serving ``registry`` (default: the models of ``settings.models_dir``) and
@@ -95,22 +98,24 @@ def create_app(
     app.include_router(health.router)
     for module in (detect, classify, faces, gallery, stylize, models, metrics):
         app.include_router(module.router, dependencies=keyed)
-    app.include_router(compat.router, dependencies=keyed)  # DeepStack's /v1/vision API
+    # DeepStack's /v1/vision API: its router checks the key itself, header or form field.
+    app.include_router(compat.router, dependencies=keyed)
     install_page(app)  # GET / and /ui/*: the browser page, open like /health/*
     app.add_middleware(
         RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes, api_key=api_key
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(compat.DeepStackErrorsMiddleware)  # /v1/ errors in DeepStack's shape
+    app.add_middleware(ServerTimingMiddleware)  # the request's stage clock, Server-Timing
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
-def _load_models(registry: ModelRegistry) -> None:
+def _load_models(models: Models) -> None:
     """Runs in the loader thread; an error here must not go unseen."""
     try:
-        registry.load_all()
+        models.load_all()
     except Exception:
         logger.exception("loading the models failed; /health/ready stays 503")
 

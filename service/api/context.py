@@ -11,14 +11,14 @@ from fastapi import Depends, Request
 from service.api.admission import Admission
 from service.api.metrics import Metrics
 from service.faces import Gallery
-from service.pipelines.registry import ModelRegistry
+from service.pipelines.protocol import Models
 from service.settings import Settings
 
 
 @dataclass(frozen=True)
 class AppContext:
     settings: Settings
-    models: ModelRegistry
+    models: Models
     metrics: Metrics
     admission: Admission
     gallery: Gallery

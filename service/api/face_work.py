@@ -8,7 +8,6 @@ admission slot, like every other inference; gallery reads and writes run in the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -23,11 +22,12 @@ from service.api.errors import NoFaceError
 from service.api.inference import observed_timings, ready_pipeline, run_blocking
 from service.api.schemas import TimingsMs
 from service.faces import FaceRecord, GalleryMatch, NewFace
-from service.pipelines.detector import Detector
+from service.pipelines.detector import FaceDetector
 from service.pipelines.embedder import FaceEmbedder
 from service.pipelines.faces import FaceAnalysis, FaceAnalyzer, FoundFace
 from service.pipelines.images import decode_image
 from service.pipelines.results import Timings
+from service.timing import StageClock
 
 DetectorName = Annotated[
     str | None,
@@ -61,17 +61,15 @@ def face_analyzer(
     context: AppContext, request: Request, detector: str | None, embedder: str | None
 ) -> FaceAnalyzer:
     """The ready detector and embedder; unknown (404) or not ready (503) are refused."""
-    embedding: FaceEmbedder = ready_pipeline(context, request, "face-embed", embedder)
-    detecting: Detector = context.models.get("face-detect", detector)  # type: ignore[assignment]
-    return FaceAnalyzer(detecting, embedding)
+    embedding = ready_pipeline(context, request, FaceEmbedder, embedder)
+    return FaceAnalyzer(context.models.get(FaceDetector, detector), embedding)
 
 
 @dataclass(frozen=True)
 class Analysed:
-    """Each upload's faces (by upload name), and the stage times summed over all of them."""
+    """Each upload's faces (by upload name), and the model stage times summed over all."""
 
     images: dict[str, FaceAnalysis]
-    decode_ms: float
     timings: Timings
 
     def largest_faces(self) -> list[FoundFace]:
@@ -83,6 +81,7 @@ async def analyse_uploads(
     context: AppContext,
     analyzer: FaceAnalyzer,
     uploads: Mapping[str, bytes],
+    clock: StageClock,
     *,
     detect: bool = True,
     one_face_each: bool = False,
@@ -92,8 +91,9 @@ async def analyse_uploads(
     ``detect=False`` treats each upload as an aligned face crop. ``one_face_each`` keeps only
     the largest face of each upload and refuses an upload without one, naming it.
     """
+    max_pixels = context.settings.max_pixels
     return await run_blocking(
-        context, _analyse, analyzer, uploads, context.settings.max_pixels, detect, one_face_each
+        context, _analyse, analyzer, uploads, max_pixels, clock, detect, one_face_each
     )
 
 
@@ -101,15 +101,14 @@ def _analyse(
     analyzer: FaceAnalyzer,
     uploads: Mapping[str, bytes],
     max_pixels: int,
+    clock: StageClock,
     detect: bool,
     one_face_each: bool,
 ) -> Analysed:
-    decode_s = 0.0
     images: dict[str, FaceAnalysis] = {}
     for name, data in uploads.items():
-        start = time.perf_counter()
-        pixels = decode_image(data, max_pixels=max_pixels, name=name).pixels
-        decode_s += time.perf_counter() - start
+        with clock.stage("decode"):
+            pixels = decode_image(data, max_pixels=max_pixels, name=name).pixels
         if detect:
             analysis = analyzer.faces(pixels, largest_only=one_face_each)
         else:
@@ -122,15 +121,14 @@ def _analyse(
             )
         images[name] = analysis
     timings = Timings.sum([analysis.timings for analysis in images.values()])
-    return Analysed(images=images, decode_ms=decode_s * 1000.0, timings=timings)
+    return Analysed(images=images, timings=timings)
 
 
 def face_timings(
-    context: AppContext, analyzer: FaceAnalyzer, analysed: Analysed, started: float
+    context: AppContext, analyzer: FaceAnalyzer, analysed: Analysed, clock: StageClock
 ) -> TimingsMs:
     """The answer's ``timings_ms``, recorded as the embedder's stage metrics."""
-    name = analyzer.embedder.info.name
-    return observed_timings(context, name, analysed.decode_ms, analysed.timings, started)
+    return observed_timings(context, analyzer.embedder.info.name, clock, analysed.timings)
 
 
 async def enrol_faces(

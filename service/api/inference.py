@@ -6,7 +6,6 @@ inside an admission slot; the event loop only ever waits.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -21,7 +20,9 @@ from service.api.metrics import label_model
 from service.api.schemas import TimingsMs
 from service.api.uploads import IMAGE_FIELD, read_image
 from service.pipelines.images import DecodedImage, decode_image
+from service.pipelines.protocol import P
 from service.pipelines.results import Timings
+from service.timing import StageClock
 
 
 class _Timed(Protocol):
@@ -40,10 +41,12 @@ class Inferred(Generic[R]):
     timings: TimingsMs
 
 
-def ready_pipeline(context: AppContext, request: Request, task: str, name: str | None) -> Any:
-    """The ready model serving ``task`` (``name``, or the task's default); the registry
-    refuses unknown (404) and not-ready (503) models."""
-    pipeline = context.models.get(task, name)
+def ready_pipeline(
+    context: AppContext, request: Request, kind: type[P], name: str | None
+) -> P:
+    """The ready model of ``kind`` (``name``, or the task's default); the registry refuses
+    unknown (404) and not-ready (503) models."""
+    pipeline = context.models.get(kind, name)
     label_model(request, pipeline.info.name)
     return pipeline
 
@@ -54,11 +57,11 @@ async def infer(
     run: Callable[[NDArray[np.uint8]], R],
     *,
     model: str,
-    started: float,
+    clock: StageClock,
 ) -> Inferred[R]:
     """Read the upload, then decode and ``run`` it off the event loop within a slot."""
     uploads = {IMAGE_FIELD: await read_image(request)}
-    return await infer_uploads(context, uploads, run, model=model, started=started)
+    return await infer_uploads(context, uploads, run, model=model, clock=clock)
 
 
 async def infer_uploads(
@@ -67,14 +70,14 @@ async def infer_uploads(
     run: Callable[..., R],
     *,
     model: str,
-    started: float,
+    clock: StageClock,
 ) -> Inferred[R]:
     """``infer`` for uploads a route has read itself: each is decoded (errors name its field)
     and ``run`` gets their pixels in order; ``Inferred.image`` is the first."""
-    image, decode_ms, result = await run_blocking(
-        context, _decode_and_run, uploads, context.settings.max_pixels, run
+    image, result = await run_blocking(
+        context, _decode_and_run, uploads, context.settings.max_pixels, run, clock
     )
-    timings = observed_timings(context, model, decode_ms, result.timings, started)
+    timings = observed_timings(context, model, clock, result.timings)
     return Inferred(image=image, result=result, timings=timings)
 
 
@@ -85,37 +88,30 @@ async def run_blocking(context: AppContext, work: Callable[..., T], *args: Any) 
 
 
 def observed_timings(
-    context: AppContext, model: str, decode_ms: float, stages: Timings, started: float
+    context: AppContext, model: str, clock: StageClock, stages: Timings
 ) -> TimingsMs:
-    """The answer's ``timings_ms`` (total: since ``started``), also recorded as metrics."""
+    """The answer's ``timings_ms``: the decode time on ``clock``, the model's ``stages`` (added
+    to ``clock`` for the Server-Timing header), and the total so far; also recorded as metrics."""
+    clock.add("preprocess", stages.preprocess_ms)
+    clock.add("inference", stages.inference_ms)
+    clock.add("postprocess", stages.postprocess_ms)
     timings = TimingsMs(
-        decode=round(decode_ms, 3),
-        preprocess=stages.preprocess_ms,
-        inference=stages.inference_ms,
-        postprocess=stages.postprocess_ms,
-        total=_ms_since(started),
+        decode=clock.ms("decode"),
+        preprocess=clock.ms("preprocess"),
+        inference=clock.ms("inference"),
+        postprocess=clock.ms("postprocess"),
+        total=clock.total_ms(),
     )
     context.metrics.observe_stages(model, timings.model_dump())
     return timings
 
 
 def _decode_and_run(
-    uploads: Mapping[str, bytes], max_pixels: int, run: Callable[..., R]
-) -> tuple[DecodedImage, float, R]:
+    uploads: Mapping[str, bytes], max_pixels: int, run: Callable[..., R], clock: StageClock
+) -> tuple[DecodedImage, R]:
     """One trip to the thread pool for both blocking stages."""
-    start = time.perf_counter()
-    images = [
-        decode_image(data, max_pixels=max_pixels, name=name) for name, data in uploads.items()
-    ]
-    decode_ms = _ms_since(start)
-    return images[0], decode_ms, run(*(image.pixels for image in images))
-
-
-def _ms_since(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000.0, 3)
-
-
-def server_timing(timings: TimingsMs | Mapping[str, float]) -> str:
-    """The same stage times as a ``Server-Timing`` header, for browsers' and proxies' tools."""
-    stages = timings.model_dump() if isinstance(timings, TimingsMs) else timings
-    return ", ".join(f"{stage};dur={ms}" for stage, ms in stages.items())
+    with clock.stage("decode"):
+        images = [
+            decode_image(data, max_pixels=max_pixels, name=name) for name, data in uploads.items()
+        ]
+    return images[0], run(*(image.pixels for image in images))

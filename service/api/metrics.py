@@ -6,6 +6,8 @@
 - ``vision_request_duration_seconds{route}``: wall time per request.
 - ``vision_stage_duration_seconds{stage, model}``: decode, preprocess, inference, postprocess.
 - ``vision_requests_in_flight``: requests being answered now.
+- ``vision_detections_truncated_total{model}``: detection answers whose candidates were cut to
+  the top-k before NMS (the answer says ``truncated: true``), so weaker ones were never kept.
 - ``vision_model_info{model, task, provider}`` = 1 and ``vision_model_ready{model}``: read from
   the model registry at each scrape, so they never go stale.
 """
@@ -29,6 +31,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.pipelines.results import DetectionResult
 
 STAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGES = ("decode", "preprocess", "inference", "postprocess")
@@ -64,6 +68,12 @@ class Metrics:
             buckets=STAGE_BUCKETS_S,
             registry=self.registry,
         )
+        self.truncated = Counter(
+            "vision_detections_truncated",
+            "Detection answers whose candidates were cut to the top-k before NMS, by model.",
+            ["model"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "vision_requests_in_flight",
             "HTTP requests being answered now.",
@@ -76,6 +86,11 @@ class Metrics:
         for stage in STAGES:
             if stage in stage_ms:
                 self.stage_seconds.labels(stage, model).observe(stage_ms[stage] / 1000.0)
+
+    def observe_detections(self, result: DetectionResult) -> None:
+        """Count an answer whose candidates were truncated before NMS."""
+        if result.truncated:
+            self.truncated.labels(result.model.name).inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.pipelines.results import ClassificationResult, DetectionResult, ModelInfo
@@ -59,7 +60,9 @@ class Detection(BaseModel):
     class_id: int
     label: str
     keypoints: list[list[float]] | None = Field(
-        None, description="Pose models only: one [x, y, ...] per keypoint, in image pixels."
+        None,
+        description="Pose and face models: one [x, y, visibility] per keypoint in image pixels "
+        "where the model scores each keypoint (Ultralytics pose: keypoints.data), else [x, y].",
     )
 
 
@@ -67,11 +70,16 @@ class DetectResponse(BaseModel):
     model: ModelRef
     image: ImageSize
     detections: list[Detection]
+    truncated: bool = Field(
+        description="True when more candidates passed the confidence threshold than NMS takes "
+        "(detection.postprocess's max_candidates, Ultralytics' max_nms): only the best of "
+        "them were considered."
+    )
     timings_ms: TimingsMs
 
     @classmethod
     def of(cls, result: DetectionResult, timings: TimingsMs) -> DetectResponse:
-        keypoints = result.keypoints.tolist() if result.keypoints is not None else None
+        keypoints = _keypoints(result)
         detections = [
             Detection(
                 box=Box.of(corners),
@@ -95,8 +103,21 @@ class DetectResponse(BaseModel):
             model=ModelRef.of(result.model),
             image=ImageSize(width=width, height=height),
             detections=detections,
+            truncated=result.truncated,
             timings_ms=timings,
         )
+
+
+def _keypoints(result: DetectionResult) -> list[list[list[float]]] | None:
+    """Per detection, [x, y, visibility] per keypoint where the model scores them, else [x, y]."""
+    if result.keypoints is None:
+        return None
+    if result.keypoint_scores is None:
+        points: list[list[list[float]]] = result.keypoints.tolist()
+        return points
+    scored = np.concatenate([result.keypoints, result.keypoint_scores[..., None]], axis=-1)
+    triples: list[list[list[float]]] = scored.tolist()
+    return triples
 
 
 class PredictionOut(BaseModel):

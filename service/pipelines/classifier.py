@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
+from typing import ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from service.pipelines.preprocess import preprocess
-from service.pipelines.results import (
-    ClassificationResult,
-    ModelInfo,
-    Prediction,
-    Timings,
-    label_for,
-)
+from service.pipelines.protocol import LoadedModel, model_info
+from service.pipelines.results import ClassificationResult, Prediction, Timings, label_for
 from service.pipelines.runner import Runner
 from service.repository.spec import ModelSpec
+from service.timing import StageClock
 
 
 def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -29,30 +25,39 @@ def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
 class Classifier:
     """Top-k ImageNet-style predictions with probabilities that sum to one."""
 
+    task: ClassVar[str] = "classify"
+
     def __init__(self, name: str, spec: ModelSpec, runner: Runner) -> None:
         self.spec = spec
         self.runner = runner
         self.labels = list(spec.labels)
-        self.info = ModelInfo(name=name, task=spec.task, provider=runner.providers_used[0])
+        self.info = model_info(name, spec, runner)
+
+    @classmethod
+    def load(cls, model: LoadedModel) -> Self:
+        return cls(model.name, model.spec, model.session)
+
+    def warm_up(self) -> None:
+        self.run(np.full((*self.spec.input.size, 3), 114, dtype=np.uint8))
 
     def run(self, pixels: NDArray[np.uint8], *, top_k: int = 5) -> ClassificationResult:
         """Classify one (H, W, 3) RGB image."""
-        start = time.perf_counter()
-        tensor, _ = preprocess(pixels, self.spec.input, self.spec.input.stride)
-        prepared = time.perf_counter()
-        scores = np.asarray(self.runner.run(tensor)[0], dtype=np.float32).reshape(-1)
-        inferred = time.perf_counter()
-        probabilities = softmax(scores) if self.spec.output.kind == "logits" else scores
-        best = np.argsort(-probabilities, kind="stable")[:top_k]
-        predictions = [
-            Prediction(
-                class_id=int(i), label=label_for(self.labels, int(i)), score=float(probabilities[i])
-            )
-            for i in best
-        ]
-        done = time.perf_counter()
+        clock = StageClock()
+        with clock.stage("preprocess"):
+            tensor, _ = preprocess(pixels, self.spec.input, self.spec.input.stride)
+        with clock.stage("inference"):
+            scores = np.asarray(self.runner.run(tensor)[0], dtype=np.float32).reshape(-1)
+        with clock.stage("postprocess"):
+            probabilities = softmax(scores) if self.spec.output.kind == "logits" else scores
+            best = np.argsort(-probabilities, kind="stable")[:top_k]
+            predictions = [
+                Prediction(
+                    class_id=int(i),
+                    label=label_for(self.labels, int(i)),
+                    score=float(probabilities[i]),
+                )
+                for i in best
+            ]
         return ClassificationResult(
-            model=self.info,
-            predictions=predictions,
-            timings=Timings.between(start, prepared, inferred, done),
+            model=self.info, predictions=predictions, timings=Timings.of(clock)
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from typing import ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -10,9 +10,11 @@ from PIL import Image
 
 from service.pipelines.alignment import ALIGNED_SIZE, align_face
 from service.pipelines.preprocess import to_tensor
-from service.pipelines.results import Embedding, ModelInfo, Timings
+from service.pipelines.protocol import LoadedModel, model_info
+from service.pipelines.results import Embedding, Timings
 from service.pipelines.runner import Runner
 from service.repository.spec import ModelSpec
+from service.timing import StageClock
 
 
 def l2_normalise(vector: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -24,23 +26,33 @@ def l2_normalise(vector: NDArray[np.float32]) -> NDArray[np.float32]:
 class FaceEmbedder:
     """Unit-length face embeddings compared by cosine against ``threshold``."""
 
+    task: ClassVar[str] = "face-embed"
+
     def __init__(self, name: str, spec: ModelSpec, runner: Runner) -> None:
         self.spec = spec
         self.runner = runner
         self.threshold = float(spec.similarity if spec.similarity is not None else 0.0)
-        self.info = ModelInfo(name=name, task=spec.task, provider=runner.providers_used[0])
+        thresholds = {"similarity": spec.similarity} if spec.similarity is not None else {}
+        self.info = model_info(name, spec, runner, thresholds=thresholds)
+
+    @classmethod
+    def load(cls, model: LoadedModel) -> Self:
+        return cls(model.name, model.spec, model.session)
+
+    def warm_up(self) -> None:
+        self.embed(np.full((*self.spec.input.size, 3), 114, dtype=np.uint8), None)
 
     def embed(self, pixels: NDArray[np.uint8], landmarks: NDArray[np.floating] | None) -> Embedding:
         """Embed the face at ``landmarks``; None means ``pixels`` already is an aligned crop."""
-        start = time.perf_counter()
-        aligned = _as_aligned(pixels) if landmarks is None else align_face(pixels, landmarks)
-        tensor = to_tensor(aligned, self.spec.input)
-        prepared = time.perf_counter()
-        output = self.runner.run(tensor)[0]
-        inferred = time.perf_counter()
-        vector = l2_normalise(np.asarray(output, dtype=np.float32).reshape(-1))
-        timings = Timings.between(start, prepared, inferred, time.perf_counter())
-        return Embedding(vector=vector, aligned=aligned, timings=timings)
+        clock = StageClock()
+        with clock.stage("preprocess"):
+            aligned = _as_aligned(pixels) if landmarks is None else align_face(pixels, landmarks)
+            tensor = to_tensor(aligned, self.spec.input)
+        with clock.stage("inference"):
+            output = self.runner.run(tensor)[0]
+        with clock.stage("postprocess"):
+            vector = l2_normalise(np.asarray(output, dtype=np.float32).reshape(-1))
+        return Embedding(vector=vector, aligned=aligned, timings=Timings.of(clock))
 
 
 def _as_aligned(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import ServiceError
-from service.pipelines.detector import Detector
+from service.pipelines.detector import FaceDetector
 from service.pipelines.embedder import FaceEmbedder
 from service.pipelines.results import Timings
 
@@ -42,7 +42,7 @@ class FaceAnalysis:
 class FaceAnalyzer:
     """Runs ``detector`` (a face-detect model with 5 landmarks) then ``embedder`` per face."""
 
-    def __init__(self, detector: Detector, embedder: FaceEmbedder) -> None:
+    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder) -> None:
         self.detector = detector
         self.embedder = embedder
 

@@ -1,5 +1,6 @@
-"""The one lifecycle every model follows: ``load`` from a loaded model, ``warm_up``, then a
-typed ``run`` (each task's own signature), with ``info`` saying what ``GET /models`` shows.
+"""The one lifecycle every model follows: ``load`` from a loaded model, ``warm_up``, then its
+own typed entry point (``run`` with each task's signature; ``embed`` for the face embedder),
+with ``info`` saying what ``GET /models`` shows.
 
 The registry only ever speaks this protocol; routes ask it for a concrete pipeline class
 (``models.get(Detector, name)``) and get that class back, typed. A new task is one pipeline

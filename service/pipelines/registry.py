@@ -1,39 +1,31 @@
-"""Every configured model, loaded once per process, warmed, and looked up by task and name.
+"""Every configured model, loaded once per process, warmed, and looked up by pipeline class
+and name.
 
 Loading happens off the request path (the API's lifespan calls :meth:`ModelRegistry.load_all`
 in a thread); until a model is warmed its status says so and ``/health/ready`` answers 503.
-One model failing to load never stops the others: its status carries the reason.
+One model failing to load never stops the others: its status carries the reason. Which class
+serves a task comes from the task table (:mod:`service.pipelines.tasks`) alone.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-
-import numpy as np
+from dataclasses import asdict, dataclass
 
 from detection import DetectionError
-from detection.layouts import detect_layout
 from service.errors import ServiceError
-from service.pipelines.classifier import Classifier
-from service.pipelines.detector import Detector
-from service.pipelines.embedder import FaceEmbedder
-from service.pipelines.style_transfer import StylePredictor, StyleTransfer
-from service.pipelines.stylizer import Stylizer
-from service.repository import ModelEntry, ModelSpec, scan_repository
+from service.pipelines.protocol import LoadedModel, P, Pipeline
+from service.pipelines.tasks import TASKS, Task, load_rank
+from service.repository import ModelEntry, scan_repository
 from service.repository.loader import NOT_PULLED, PRESENT
 from service.runtime.session import ModelSession
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Pipeline = Detector | Classifier | FaceEmbedder | Stylizer | StylePredictor | StyleTransfer
 LOADING = "loading"
 READY = "ready"
-SERVED_TASKS = (
-    "detect", "classify", "face-detect", "face-embed", "stylize", "style-predict", "style-transfer"
-)
 
 
 class UnknownModelError(ServiceError):
@@ -49,9 +41,13 @@ class _Slot:
     entry: ModelEntry
     status: str
     pipeline: Pipeline | None = None
-    session: ModelSession | None = None
-    spec: ModelSpec | None = None
-    layout: str | None = None
+
+    @property
+    def task(self) -> str | None:
+        """The task served, known from model.toml before loading, else after."""
+        if self.pipeline is not None:
+            return self.pipeline.info.task
+        return self.entry.config.task if self.entry.config else None
 
 
 class ModelRegistry:
@@ -60,68 +56,34 @@ class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._slots = {
-            entry.name: _Slot(entry, LOADING if entry.status == PRESENT else entry.status)
-            for entry in scan_repository(settings.models_dir)
-        }
+        self._slots = {entry.name: _first_slot(entry) for entry in scan_repository(settings.models_dir)}
 
     def load_all(self) -> None:
-        """Load and warm every pulled model, one after the other, recording each outcome."""
-        # A style transformer links to its predictor, so it loads after every other model.
-        links_last = sorted(self._slots.items(), key=lambda item: _task(item[1]) == "style-transfer")
-        for name, slot in links_last:
+        """Load and warm every pulled model, linked models after those they link to."""
+        in_order = sorted(self._slots.items(), key=lambda item: load_rank(item[1].task or ""))
+        for name, slot in in_order:
             if slot.status != LOADING:
                 continue
             try:
-                self._load(slot)
+                pipeline = self._load(slot.entry)
             except (ServiceError, DetectionError) as error:
                 logger.error("model %s failed to load: %s", name, error)
                 with self._lock:
                     slot.status = f"error: {error}"
             else:
-                logger.info("model %s ready on %s", name, slot.session and slot.session.provider)
+                with self._lock:
+                    slot.pipeline, slot.status = pipeline, READY
+                logger.info("model %s ready on %s", name, pipeline.info.provider)
 
-    def _load(self, slot: _Slot) -> None:
-        entry = slot.entry
+    def _load(self, entry: ModelEntry) -> Pipeline:
         config_providers = entry.config.runtime.providers if entry.config else None
         session = ModelSession(entry.model_path, self.settings, providers=config_providers)
         spec = entry.resolve(session.signature())
-        if spec.task not in SERVED_TASKS:
-            raise UnknownModelError(f"task {spec.task!r} is not served by this version")
-        layout = self._layout(session, spec)
-        pipeline = build_pipeline(entry.name, spec, session, layout, self._predictor(spec))
-        warm_up(pipeline, spec)
-        with self._lock:
-            slot.session, slot.spec, slot.layout, slot.pipeline = session, spec, layout, pipeline
-            slot.status = READY
-
-    def _predictor(self, spec: ModelSpec) -> StylePredictor | None:
-        """A style transformer's ready predictor (model.toml ``style.predictor``)."""
-        if spec.style is None or spec.style.predictor is None:
-            return None
-        predictor = self.get("style-predict", spec.style.predictor)
-        assert isinstance(predictor, StylePredictor)
-        return predictor
-
-    @staticmethod
-    def _layout(session: ModelSession, spec: ModelSpec) -> str | None:
-        """The detection layout: model.toml's, else chosen from a real run's output shapes."""
-        if spec.task not in ("detect", "face-detect"):
-            return None
-        if spec.output.layout is not None:
-            return spec.output.layout
-        height, width = spec.input.size
-        shape = (1, 3, height, width) if spec.input.layout == "NCHW" else (1, height, width, 3)
-        outputs = session.run(np.zeros(shape, dtype=np.float32))
-        signature = session.signature()
-        return detect_layout(
-            [output.shape for output in outputs],
-            signature.metadata,
-            num_classes=len(spec.labels) or None,
-            input_hw=spec.input.size,
-            strides=spec.output.strides,
-            output_names=[tensor.name for tensor in signature.outputs],
+        pipeline = served_task(spec.task, entry.name).pipeline.load(
+            LoadedModel(entry.name, spec, session, self)
         )
+        pipeline.warm_up()
+        return pipeline
 
     def status(self) -> dict[str, str]:
         """Model name -> loading | ready | not pulled | error: <why>."""
@@ -138,22 +100,23 @@ class ModelRegistry:
         statuses = [s for s in self.status().values() if s != NOT_PULLED]
         return bool(statuses) and all(status == READY for status in statuses)
 
-    def get(self, task: str, name: str | None = None) -> Pipeline:
-        """The ready model ``name`` serving ``task``; by default the first model of ``task``."""
+    def get(self, kind: type[P], name: str | None = None) -> P:
+        """The ready model ``name`` serving ``kind.task``; by default the first of that task."""
         with self._lock:
             slots = dict(self._slots)
-        serving = [n for n, slot in slots.items() if _task(slot) == task]
+        task = kind.task
+        serving = [n for n, slot in slots.items() if slot.task == task]
         if name is None:
             if not serving:
                 raise UnknownModelError(f"no model serves task {task!r}")
             name = serving[0]
         slot = slots.get(name)
-        if slot is None or _task(slot) not in (task, None):
+        if slot is None or slot.task not in (task, None):
             listed = ", ".join(serving) or "none"
             raise UnknownModelError(f"no {task} model named {name!r}; {task} models: {listed}")
         if slot.pipeline is None:
             raise ModelNotReadyError(f"model {name!r} is not ready: {slot.status}")
-        if _task(slot) != task:
+        if not isinstance(slot.pipeline, kind):
             raise UnknownModelError(f"model {name!r} does not serve task {task!r}")
         return slot.pipeline
 
@@ -163,69 +126,37 @@ class ModelRegistry:
             return [_describe(name, slot) for name, slot in self._slots.items()]
 
 
-def build_pipeline(
-    name: str,
-    spec: ModelSpec,
-    session: ModelSession,
-    layout: str | None,
-    predictor: StylePredictor | None = None,
-) -> Pipeline:
-    """The pipeline class of a task; a style transformer also takes its predictor."""
-    if spec.task == "classify":
-        return Classifier(name, spec, session)
-    if spec.task == "face-embed":
-        return FaceEmbedder(name, spec, session)
-    if spec.task == "stylize":
-        return Stylizer(name, spec, session)
-    if spec.task == "style-predict":
-        return StylePredictor(name, spec, session)
-    if spec.task == "style-transfer":
-        assert predictor is not None
-        return StyleTransfer(name, spec, session, predictor)
-    assert layout is not None
-    return Detector(name, spec, session, layout)
+def served_task(task: str, model: str) -> Task:
+    """The task table's entry for ``task``; a task it lacks is refused, naming those served."""
+    entry = TASKS.get(task)
+    if entry is None:
+        raise UnknownModelError(_unserved(task, model))
+    return entry
 
 
-def warm_up(pipeline: Pipeline, spec: ModelSpec) -> None:
-    """One full run on a grey picture of the input size: preprocess, inference, postprocess."""
-    grey = np.full((*spec.input.size, 3), 114, dtype=np.uint8)
-    if isinstance(pipeline, FaceEmbedder):
-        pipeline.embed(grey, None)
-    elif isinstance(pipeline, Stylizer | StylePredictor | StyleTransfer):
-        pipeline.warm_up()
-    else:
-        pipeline.run(grey)
+def _first_slot(entry: ModelEntry) -> _Slot:
+    """A model as found on disk: loading if pulled, refused at once if model.toml names a
+    task nobody serves (before its ONNX file costs a load)."""
+    if entry.status != PRESENT:
+        return _Slot(entry, entry.status)
+    task = entry.config.task if entry.config else None
+    if task is not None and task not in TASKS:
+        return _Slot(entry, f"error: {_unserved(task, f'{entry.name}/model.toml')}")
+    return _Slot(entry, LOADING)
+
+
+def _unserved(task: str, where: str) -> str:
+    served = ", ".join(repr(name) for name in TASKS)
+    return f"{where}: task {task!r} is not served (served: {served})"
 
 
 def _describe(name: str, slot: _Slot) -> dict[str, object]:
-    spec, session = slot.spec, slot.session
     described: dict[str, object] = {"name": name, "status": slot.status}
-    if spec is None or session is None:
+    if slot.pipeline is None:
         return described
-    thresholds: dict[str, object] = {}
-    if spec.task in ("detect", "face-detect"):
-        thresholds = {
-            "confidence": spec.postprocess.confidence,
-            "iou": spec.postprocess.iou,
-            "max_detections": spec.postprocess.max_detections,
-        }
-    if spec.similarity is not None:
-        thresholds["similarity"] = spec.similarity
-    described.update(
-        task=spec.task,
-        providers_requested=list(session.providers_requested),
-        providers_used=list(session.providers_used),
-        provider=session.provider,
-        input_size=list(spec.input.size),
-        layout=slot.layout,
-        labels_count=len(spec.labels),
-        thresholds=thresholds,
-    )
+    info = asdict(slot.pipeline.info)
+    for key in ("providers_requested", "providers_used", "input_size"):
+        info[key] = list(info[key]) if info[key] is not None else None
+    info["thresholds"] = dict(info["thresholds"])
+    described.update(info)
     return described
-
-
-def _task(slot: _Slot) -> str | None:
-    """The task a model serves, known from model.toml before loading, else after."""
-    if slot.spec is not None:
-        return slot.spec.task
-    return slot.entry.config.task if slot.entry.config else None

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from service.timing import StageClock
+
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Which model answered, and on which execution provider it really ran."""
+    """Which model answered and on which execution provider it really ran (every answer says
+    so), and the rest of what ``GET /models`` shows of a loaded model."""
 
     name: str
     task: str
     provider: str
+    providers_requested: tuple[str, ...] = ()
+    providers_used: tuple[str, ...] = ()
+    input_size: tuple[int, int] | None = None
+    layout: str | None = None
+    labels_count: int = 0
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -27,12 +36,12 @@ class Timings:
     postprocess_ms: float
 
     @classmethod
-    def between(cls, start: float, prepared: float, inferred: float, done: float) -> Timings:
-        """From four ``time.perf_counter()`` readings taken at the stage boundaries."""
+    def of(cls, clock: StageClock) -> Timings:
+        """The three model stages a pipeline timed on ``clock``."""
         return cls(
-            preprocess_ms=round((prepared - start) * 1000.0, 3),
-            inference_ms=round((inferred - prepared) * 1000.0, 3),
-            postprocess_ms=round((done - inferred) * 1000.0, 3),
+            preprocess_ms=clock.ms("preprocess"),
+            inference_ms=clock.ms("inference"),
+            postprocess_ms=clock.ms("postprocess"),
         )
 
     @classmethod
@@ -47,7 +56,12 @@ class Timings:
 
 @dataclass(frozen=True)
 class DetectionResult:
-    """Detections of one image in its (upright) pixels, best first."""
+    """Detections of one image in its (upright) pixels, best first.
+
+    ``keypoints`` (N, K, 2) with ``keypoint_scores`` (N, K) where the model gives a score per
+    keypoint (pose visibility); ``truncated`` when more candidates passed the confidence
+    threshold than NMS takes, so weaker ones were never considered.
+    """
 
     model: ModelInfo
     image_hw: tuple[int, int]
@@ -57,6 +71,8 @@ class DetectionResult:
     labels: list[str]
     timings: Timings
     keypoints: NDArray[np.float32] | None = None
+    keypoint_scores: NDArray[np.float32] | None = None
+    truncated: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,16 @@ that input anyway.
 
 from __future__ import annotations
 
-import time
+from typing import ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from service.pipelines.preprocess import plan_transform, preprocess, to_tensor
-from service.pipelines.results import ModelInfo, Timings
+from service.pipelines.protocol import LoadedModel, model_info
+from service.pipelines.results import Timings
+from service.pipelines.runner import Runner
 from service.pipelines.stylizer import (
-    MultiInputRunner,
     StyledImage,
     first_hwc,
     fit_within,
@@ -32,16 +33,23 @@ from service.pipelines.stylizer import (
 )
 from service.repository.errors import ModelConfigError
 from service.repository.spec import ModelSpec
+from service.timing import StageClock
 
 
 class StylePredictor:
     """Style picture to style vector (task ``style-predict``)."""
 
-    def __init__(self, name: str, spec: ModelSpec, runner: MultiInputRunner) -> None:
+    task: ClassVar[str] = "style-predict"
+
+    def __init__(self, name: str, spec: ModelSpec, runner: Runner) -> None:
         self.spec = spec
         self.runner = runner
         self.vector_size = style_of(spec).size
-        self.info = ModelInfo(name=name, task=spec.task, provider=runner.providers_used[0])
+        self.info = model_info(name, spec, runner)
+
+    @classmethod
+    def load(cls, model: LoadedModel) -> Self:
+        return cls(model.name, model.spec, model.session)
 
     def prepare(self, pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
         """The input tensor, per the model's [input] (e.g. centre crop to 256x256)."""
@@ -59,8 +67,10 @@ class StylePredictor:
 class StyleTransfer:
     """Content + style picture to the content painted in that style (task ``style-transfer``)."""
 
+    task: ClassVar[str] = "style-transfer"
+
     def __init__(
-        self, name: str, spec: ModelSpec, runner: MultiInputRunner, predictor: StylePredictor
+        self, name: str, spec: ModelSpec, runner: Runner, predictor: StylePredictor
     ) -> None:
         self.spec = spec
         self.style = style_of(spec)
@@ -71,7 +81,14 @@ class StyleTransfer:
                 f"{name} takes style vectors of {self.style.size} values, but its predictor "
                 f"{predictor.info.name} makes {predictor.vector_size}"
             )
-        self.info = ModelInfo(name=name, task=spec.task, provider=runner.providers_used[0])
+        self.info = model_info(name, spec, runner)
+
+    @classmethod
+    def load(cls, model: LoadedModel) -> Self:
+        """Linked to the ready predictor named by model.toml ``style.predictor``."""
+        style = style_of(model.spec)
+        predictor = model.models.get(StylePredictor, style.predictor)
+        return cls(model.name, model.spec, model.session, predictor)
 
     def run(
         self,
@@ -82,27 +99,30 @@ class StyleTransfer:
         max_side: int = 1024,
     ) -> StyledImage:
         """Paint one (H, W, 3) RGB content image in the style of ``style_pixels``."""
-        start = time.perf_counter()
-        out_hw = fit_within((pixels.shape[0], pixels.shape[1]), max_side)
-        transform = plan_transform(out_hw, self.spec.input, self.spec.input.stride)
-        scaled = resized(pixels, transform.resized_hw)
-        tensor = to_tensor(reflect_pad(scaled, transform.input_hw), self.spec.input)
-        style_tensor = self.predictor.prepare(style_pixels)
-        content_tensor = self.predictor.prepare(pixels) if strength < 1.0 else None
-        prepared = time.perf_counter()
-        vector = self.predictor.vector(style_tensor)
-        if content_tensor is not None:
-            own = self.predictor.vector(content_tensor)
-            vector = (strength * vector + (1.0 - strength) * own).astype(np.float32)
+        clock = StageClock()
+        with clock.stage("preprocess"):
+            out_hw = fit_within((pixels.shape[0], pixels.shape[1]), max_side)
+            transform = plan_transform(out_hw, self.spec.input, self.spec.input.stride)
+            scaled = resized(pixels, transform.resized_hw)
+            tensor = to_tensor(reflect_pad(scaled, transform.input_hw), self.spec.input)
+            style_tensor = self.predictor.prepare(style_pixels)
+            content_tensor = self.predictor.prepare(pixels) if strength < 1.0 else None
         assert self.style.input is not None
-        feeds = {self.spec.input.name: tensor, self.style.input: vector.reshape(self.style.shape)}
-        output = self.runner.run(feeds)[0]
-        inferred = time.perf_counter()
-        height, width = transform.resized_hw
-        styled = first_hwc(np.asarray(output, dtype=np.float32), self.spec)
-        restored = resized(to_pixels(styled[:height, :width]), out_hw)
-        done = time.perf_counter()
-        return StyledImage(self.info, restored, Timings.between(start, prepared, inferred, done))
+        with clock.stage("inference"):
+            vector = self.predictor.vector(style_tensor)
+            if content_tensor is not None:
+                own = self.predictor.vector(content_tensor)
+                vector = (strength * vector + (1.0 - strength) * own).astype(np.float32)
+            feeds = {
+                self.spec.input.name: tensor,
+                self.style.input: vector.reshape(self.style.shape),
+            }
+            output = self.runner.run(feeds)[0]
+        with clock.stage("postprocess"):
+            height, width = transform.resized_hw
+            styled = first_hwc(np.asarray(output, dtype=np.float32), self.spec)
+            restored = resized(to_pixels(styled[:height, :width]), out_hw)
+        return StyledImage(self.info, restored, Timings.of(clock))
 
     def warm_up(self) -> None:
         grey = np.full((*self.spec.input.size, 3), 114, dtype=np.uint8)

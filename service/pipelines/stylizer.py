@@ -9,30 +9,22 @@ Reflection, not a flat fill, because a flat border would be painted as an edge o
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
 from service.pipelines.preprocess import to_tensor
+from service.pipelines.protocol import LoadedModel, model_info
 from service.pipelines.results import ModelInfo, Timings
+from service.pipelines.runner import Runner
 from service.repository.spec import ModelSpec
 from service.repository.style import StyleSpec
+from service.timing import StageClock
 
 PREVIEW_SIDE = 128
-
-
-class MultiInputRunner(Protocol):
-    """A session fed by input name (service.runtime.ModelSession is one)."""
-
-    @property
-    def providers_used(self) -> Sequence[str]: ...
-
-    def run(self, inputs: Mapping[str, NDArray[Any]]) -> list[NDArray[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -120,14 +112,20 @@ def preview_card(side: int = PREVIEW_SIDE) -> NDArray[np.uint8]:
 class Stylizer:
     """Built-in styles (task ``stylize``): one-hot weights pick a style, several mix them."""
 
-    def __init__(self, name: str, spec: ModelSpec, runner: MultiInputRunner) -> None:
+    task: ClassVar[str] = "stylize"
+
+    def __init__(self, name: str, spec: ModelSpec, runner: Runner) -> None:
         self.spec = spec
         self.style = style_of(spec)
         self.runner = runner
         self.num_styles = self.style.size
-        self.info = ModelInfo(name=name, task=spec.task, provider=runner.providers_used[0])
+        self.info = model_info(name, spec, runner)
         self._previews: list[NDArray[np.uint8]] | None = None
         self._previews_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model: LoadedModel) -> Self:
+        return cls(model.name, model.spec, model.session)
 
     def run(
         self,
@@ -142,22 +140,22 @@ class Stylizer:
         The styles have no content vector to interpolate with, so ``strength`` < 1 mixes the
         styled picture with the content pixel by pixel; 0 returns the content unchanged.
         """
-        start = time.perf_counter()
-        content = resized(pixels, fit_within((pixels.shape[0], pixels.shape[1]), max_side))
-        height, width = content.shape[:2]
+        clock = StageClock()
+        with clock.stage("preprocess"):
+            content = resized(pixels, fit_within((pixels.shape[0], pixels.shape[1]), max_side))
         if strength <= 0.0:
-            now = time.perf_counter()
-            return StyledImage(self.info, content, Timings.between(start, now, now, now))
-        sides = padded_size((height, width), self.style.multiple, self.style.min_side)
-        tensor = to_tensor(reflect_pad(content, sides), self.spec.input)
-        prepared = time.perf_counter()
+            return StyledImage(self.info, content, Timings.of(clock))
+        height, width = content.shape[:2]
+        with clock.stage("preprocess"):
+            sides = padded_size((height, width), self.style.multiple, self.style.min_side)
+            tensor = to_tensor(reflect_pad(content, sides), self.spec.input)
         assert self.style.input is not None
-        output = self.runner.run({self.spec.input.name: tensor, self.style.input: weights})[0]
-        inferred = time.perf_counter()
-        styled = first_hwc(np.asarray(output, dtype=np.float32), self.spec)[:height, :width]
-        result = blend(styled, content, strength)
-        done = time.perf_counter()
-        return StyledImage(self.info, result, Timings.between(start, prepared, inferred, done))
+        with clock.stage("inference"):
+            output = self.runner.run({self.spec.input.name: tensor, self.style.input: weights})
+        with clock.stage("postprocess"):
+            styled = first_hwc(np.asarray(output[0], dtype=np.float32), self.spec)
+            result = blend(styled[:height, :width], content, strength)
+        return StyledImage(self.info, result, Timings.of(clock))
 
     def one_hot(self, index: int) -> NDArray[np.float32]:
         """The weights that pick style ``index`` alone."""
@@ -176,7 +174,6 @@ class Stylizer:
             return self._previews
 
     def warm_up(self) -> None:
-        """One run at the configured size, so the first request pays no lazy set-up."""
         grey = np.full((*self.spec.input.size, 3), 114, dtype=np.uint8)
         self.run(grey, weights=self.one_hot(0))
 

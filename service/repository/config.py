@@ -1,4 +1,6 @@
-"""model.toml: its schema (DESIGN §3) and a loader whose refusals name file, key and allowed values.
+"""model.toml: its schema and a loader whose refusals name file, key and allowed values.
+
+The schema is documented in docs/ARCHITECTURE.md, 'Model repository format'.
 
 Every key is optional and ``None`` means "not set here", so metadata and shape defaults can fill
 the gaps later (``service.repository.spec``). Each key is checked here; combinations that depend on
@@ -18,9 +20,9 @@ from service.repository.errors import ModelConfigError
 from service.repository.names import FILE_NAME_PATTERN, MODEL_NAME
 from service.repository.validation import validation_message
 
-Task = Literal[
-    "detect", "classify", "face-detect", "face-embed", "stylize", "style-predict", "style-transfer"
-]
+# Any task name here; the registry serves those of the task table (service.pipelines.tasks)
+# and refuses the others, naming the ones it serves.
+Task = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
 Resize = Literal["letterbox", "stretch", "crop"]
 Placement = Literal["center", "top-left"]
 Color = Literal["RGB", "BGR"]

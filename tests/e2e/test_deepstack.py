@@ -41,7 +41,7 @@ def deepstack_server(
 
 
 @pytest.fixture(scope="module")
-def photo(images_dir: Path):  # type: ignore[no-untyped-def]
+def photo(images_dir: Path):
     return lambda name: (images_dir / name).read_bytes()
 
 
@@ -53,7 +53,7 @@ def frigate_frame(image: bytes, size: int = 320) -> bytes:
         return output.getvalue()
 
 
-def test_detection_with_deepstack_python(deepstack_server: LiveServer, photo) -> None:  # type: ignore[no-untyped-def]
+def test_detection_with_deepstack_python(deepstack_server: LiveServer, photo) -> None:
     client = ds.DeepstackObject(ip="127.0.0.1", port=port_of(deepstack_server), timeout=60)
     predictions = client.detect(photo("ul_bus.jpg"))
 
@@ -67,7 +67,7 @@ def test_detection_with_deepstack_python(deepstack_server: LiveServer, photo) ->
         assert 0 <= p["x_min"] < p["x_max"] <= 810 and 0 <= p["y_min"] < p["y_max"] <= 1080
 
 
-def test_frigate_detection(deepstack_server: LiveServer, photo) -> None:  # type: ignore[no-untyped-def]
+def test_frigate_detection(deepstack_server: LiveServer, photo) -> None:
     """Frigate's detect_raw: data={"api_key": ""}, files={"image": jpeg}; it reads
     predictions in order, stops under 0.4, and divides the corners by 320."""
     response = requests.post(
@@ -90,7 +90,7 @@ def test_frigate_detection(deepstack_server: LiveServer, photo) -> None:  # type
     assert body["moduleId"] == "yolox_nano"
 
 
-def test_register_recognise_list_delete(deepstack_server: LiveServer, photo) -> None:  # type: ignore[no-untyped-def]
+def test_register_recognise_list_delete(deepstack_server: LiveServer, photo) -> None:
     port = port_of(deepstack_server)
     faces = ds.DeepstackFace(ip="127.0.0.1", port=port, timeout=60)
     assert faces.get_registered_faces() == []
@@ -120,7 +120,7 @@ def test_register_recognise_list_delete(deepstack_server: LiveServer, photo) -> 
     assert "obama" not in after
 
 
-def test_face_match(deepstack_server: LiveServer, photo) -> None:  # type: ignore[no-untyped-def]
+def test_face_match(deepstack_server: LiveServer, photo) -> None:
     url = f"{deepstack_server.url}/v1/vision/face/match"
 
     def similarity(first: str, second: str) -> float:
@@ -154,7 +154,7 @@ def test_malformed_requests_get_deepstack_errors(
     assert body["success"] is False and body["error"]
 
 
-def test_api_key_as_the_clients_send_it(start_server: StartServer, photo) -> None:  # type: ignore[no-untyped-def]
+def test_api_key_as_the_clients_send_it(start_server: StartServer, photo) -> None:
     with start_server(VISION_API_KEY=KEY) as server:
         port = port_of(server)
         keyed = ds.DeepstackObject(ip="127.0.0.1", port=port, api_key=KEY, timeout=60)

@@ -114,7 +114,7 @@ def test_detect_finds_the_bus_and_the_persons_as_the_library_does(
     assert labels.count("person") >= 3
 
     pixels = upright_pixels(bus_photo)
-    detector = in_process.get("detect")
+    detector = in_process.get(Detector)
     assert isinstance(detector, Detector)
     expected = detector.run(pixels)
     assert bus_answer["image"] == {"width": pixels.shape[1], "height": pixels.shape[0]}
@@ -229,7 +229,7 @@ def test_classify_puts_a_cat_first(
     assert 0 < sum(scores) <= 1 + 1e-6
     assert answer["model"]["task"] == "classify"
     assert set(answer["timings_ms"]) == TIMING_STAGES
-    classifier = in_process.get("classify")
+    classifier = in_process.get(Classifier)
     assert isinstance(classifier, Classifier)
     expected = classifier.run(upright_pixels(photo))
     assert [p["class_id"] for p in predictions] == [p.class_id for p in expected.predictions]

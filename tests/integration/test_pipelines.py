@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,11 @@ from PIL import Image, ImageEnhance
 
 from detection import box_iou
 from service.pipelines.classifier import Classifier
-from service.pipelines.detector import Detector
+from service.pipelines.detector import Detector, FaceDetector
 from service.pipelines.embedder import FaceEmbedder
 from service.pipelines.images import decode_image
 from service.pipelines.registry import ModelRegistry
+from service.pipelines.results import DetectionResult
 from service.settings import Settings
 
 CAT_CLASSES = {"Egyptian cat", "tabby", "tiger cat"}
@@ -36,7 +38,7 @@ def photo(images_dir: Path, name: str) -> np.ndarray:
 def test_yolox_nano_finds_the_bus_and_three_people(
     registry: ModelRegistry, images_dir: Path
 ) -> None:
-    detector = registry.get("detect", "yolox_nano")
+    detector = registry.get(Detector, "yolox_nano")
     assert isinstance(detector, Detector)
     result = detector.run(photo(images_dir, "ul_bus.jpg"))
     assert result.labels.count("bus") == 1
@@ -52,13 +54,13 @@ def test_the_other_detector_layouts_agree_on_the_bus(
 ) -> None:
     pixels = photo(images_dir, "ul_bus.jpg")
     for name in ("yolov8n_coco_dynint8", "yolov5n_coco_fp16"):
-        result = registry.get("detect", name).run(pixels)  # type: ignore[union-attr]
+        result = registry.get(Detector, name).run(pixels)
         assert "bus" in result.labels, name
         assert result.labels.count("person") >= 3, name
 
 
 def test_yolox_finds_the_cat(registry: ModelRegistry, images_dir: Path) -> None:
-    result = registry.get("detect").run(photo(images_dir, "chelsea.jpg"))  # type: ignore[union-attr]
+    result = registry.get(Detector).run(photo(images_dir, "chelsea.jpg"))
     assert result.labels[:1] == ["cat"]
 
 
@@ -68,7 +70,7 @@ def test_yolox_finds_the_cat(registry: ModelRegistry, images_dir: Path) -> None:
 def test_mobilenetv2_ranks_the_right_class_first(
     registry: ModelRegistry, images_dir: Path, image: str, expected: set[str]
 ) -> None:
-    classifier = registry.get("classify")
+    classifier = registry.get(Classifier)
     assert isinstance(classifier, Classifier)
     result = classifier.run(photo(images_dir, image), top_k=5)
     assert result.predictions[0].label in expected
@@ -77,8 +79,10 @@ def test_mobilenetv2_ranks_the_right_class_first(
     assert 0 < sum(scores) <= 1.0 + 1e-6
 
 
-def faces_of(registry: ModelRegistry, pixels: np.ndarray, model: str | None = None):  # type: ignore[no-untyped-def]
-    return registry.get("face-detect", model).run(pixels)  # type: ignore[union-attr]
+def faces_of(
+    registry: ModelRegistry, pixels: np.ndarray, model: str | None = None
+) -> DetectionResult:
+    return registry.get(FaceDetector, model).run(pixels)
 
 
 @pytest.mark.parametrize(
@@ -119,9 +123,9 @@ def brightened(pixels: np.ndarray) -> np.ndarray:
     ],
 )
 def test_embedder_separates_people_and_keeps_a_face_through_alterations(
-    registry: ModelRegistry, images_dir: Path, embedder_name: str, alterations: tuple
+    registry: ModelRegistry, images_dir: Path, embedder_name: str, alterations: tuple[Callable[[np.ndarray], np.ndarray], ...]
 ) -> None:
-    embedder = registry.get("face-embed", embedder_name)
+    embedder = registry.get(FaceEmbedder, embedder_name)
     assert isinstance(embedder, FaceEmbedder)
     pixels = photo(images_dir, "insightface_t1.jpg")
     faces = faces_of(registry, pixels)

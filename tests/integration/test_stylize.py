@@ -73,7 +73,8 @@ def edge_correlation(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> float:
     def edges(pixels: NDArray[np.uint8]) -> NDArray[np.float64]:
         grey = Image.fromarray(pixels).convert("L").filter(ImageFilter.GaussianBlur(2))
         dy, dx = np.gradient(np.asarray(grey, dtype=np.float64))
-        return np.hypot(dx, dy).ravel()
+        magnitude: NDArray[np.float64] = np.hypot(dx, dy).ravel()
+        return magnitude
 
     return float(np.corrcoef(edges(a), edges(b))[0, 1])
 

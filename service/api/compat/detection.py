@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 from fastapi import APIRouter, Request
@@ -20,10 +19,13 @@ from service.api.compat.form import DeepStackFormDep
 from service.api.compat.responses import deepstack_post
 from service.api.context import AppContext, Context
 from service.api.inference import Inferred, infer_uploads, ready_pipeline
-from service.pipelines.detector import Detector
+from service.api.server_timing import Clock
+from service.api.uploads import IMAGE_FIELD
+from service.pipelines.detector import Detector, FaceDetector
 from service.pipelines.results import DetectionResult
+from service.timing import StageClock
 
-router = APIRouter(prefix="/v1/vision", tags=["DeepStack / CodeProject.AI"])
+router = APIRouter(prefix="/vision")
 DEFAULT_MIN_CONFIDENCE = 0.4  # DeepStack's documented default for object detection
 MIN_CONFIDENCE = "min_confidence"
 
@@ -31,9 +33,12 @@ MIN_CONFIDENCE = "min_confidence"
 @deepstack_post(
     router, "/detection", DetectionAnswer, "DeepStack object detection (the default detector)"
 )
-async def detection(request: Request, context: Context, form: DeepStackFormDep) -> DetectionAnswer:
+async def detection(
+    request: Request, context: Context, clock: Clock, form: DeepStackFormDep
+) -> DetectionAnswer:
     """File part ``image``, optional ``min_confidence`` (default 0.4): objects, best first."""
-    return await _detect_objects(request, context, form.image(), form.probability(MIN_CONFIDENCE))
+    confidence = form.probability(MIN_CONFIDENCE)
+    return await _detect_objects(request, context, clock, form.image(), confidence)
 
 
 @deepstack_post(
@@ -42,8 +47,7 @@ async def detection(request: Request, context: Context, form: DeepStackFormDep) 
     ModelListAnswer,
     "The detectors /v1/vision/custom/{model} serves (Blue Iris asks for it)",
 )
-async def custom_models(context: Context, form: DeepStackFormDep) -> ModelListAnswer:
-    del form  # read for the API key
+async def custom_models(context: Context) -> ModelListAnswer:
     described = context.models.describe()
     return ModelListAnswer(
         models=[
@@ -59,25 +63,23 @@ async def custom_models(context: Context, form: DeepStackFormDep) -> ModelListAn
     "DeepStack custom-model detection: any detector of this service, by name",
 )
 async def custom_detection(
-    model: str, request: Request, context: Context, form: DeepStackFormDep
+    model: str, request: Request, context: Context, clock: Clock, form: DeepStackFormDep
 ) -> DetectionAnswer:
-    return await _detect_objects(
-        request, context, form.image(), form.probability(MIN_CONFIDENCE), model=model
-    )
+    confidence = form.probability(MIN_CONFIDENCE)
+    return await _detect_objects(request, context, clock, form.image(), confidence, model=model)
 
 
 @deepstack_post(router, "/face", FaceDetectionAnswer, "DeepStack face detection")
 async def face_detection(
-    request: Request, context: Context, form: DeepStackFormDep
+    request: Request, context: Context, clock: Clock, form: DeepStackFormDep
 ) -> FaceDetectionAnswer:
     """File part ``image``; ``min_confidence`` is the face detector's score threshold
     (default: the model's own, see GET /models)."""
-    started = time.perf_counter()
-    detector: Detector = ready_pipeline(context, request, "face-detect", None)
+    detector = ready_pipeline(context, request, FaceDetector, None)
     image = form.image()
     run = partial(detector.run, confidence=form.probability(MIN_CONFIDENCE))
     inferred = await infer_uploads(
-        context, {"image": image}, run, model=detector.info.name, started=started
+        context, {IMAGE_FIELD: image}, run, model=detector.info.name, clock=clock
     )
     found = inferred.result
     predictions = [
@@ -97,18 +99,19 @@ async def face_detection(
 async def _detect_objects(
     request: Request,
     context: AppContext,
+    clock: StageClock,
     image: bytes,
     min_confidence: float | None,
     model: str | None = None,
 ) -> DetectionAnswer:
-    started = time.perf_counter()
-    detector: Detector = ready_pipeline(context, request, "detect", model)
+    detector = ready_pipeline(context, request, Detector, model)
     confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     run = partial(detector.run, confidence=confidence)
     inferred: Inferred[DetectionResult] = await infer_uploads(
-        context, {"image": image}, run, model=detector.info.name, started=started
+        context, {IMAGE_FIELD: image}, run, model=detector.info.name, clock=clock
     )
     found = inferred.result
+    context.metrics.observe_detections(found)
     predictions = [
         ObjectPrediction(
             **ObjectPrediction.of(_box(found, i)),

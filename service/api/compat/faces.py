@@ -8,8 +8,6 @@ against the embedder's calibrated threshold, reported on DeepStack's 0-1 ``confi
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -36,9 +34,11 @@ from service.api.face_work import (
     face_timings,
     search_gallery,
 )
+from service.api.server_timing import Clock
+from service.api.uploads import IMAGE_FIELD
 from service.faces import validate_subject
 
-router = APIRouter(prefix="/v1/vision/face", tags=["DeepStack / CodeProject.AI"])
+router = APIRouter(prefix="/vision/face")
 USERID = "userid"
 UNKNOWN = "unknown"
 MATCH_FIELDS = ("image1", "image2")
@@ -50,15 +50,18 @@ MATCH_FIELDS = ("image1", "image2")
     RegisterAnswer,
     "Register a person: userid + one or more image parts of any names",
 )
-async def register(request: Request, context: Context, form: DeepStackFormDep) -> RegisterAnswer:
+async def register(
+    request: Request, context: Context, clock: Clock, form: DeepStackFormDep
+) -> RegisterAnswer:
     """The largest face of every image is stored as its own face of ``userid``; an image
     without a face stores nothing (422 naming it)."""
-    started = time.perf_counter()
     analyzer = face_analyzer(context, request, None, None)
     subject = validate_subject(_userid(form))
-    analysed = await analyse_uploads(context, analyzer, form.images(), one_face_each=True)
+    analysed = await analyse_uploads(
+        context, analyzer, form.images(), clock, one_face_each=True
+    )
     await enrol_faces(context, analyzer, subject, analysed.largest_faces())
-    timings = face_timings(context, analyzer, analysed, started)
+    timings = face_timings(context, analyzer, analysed, clock)
     return RegisterAnswer(**Envelope.about(analyzer.embedder.info, "register-face", timings))
 
 
@@ -69,17 +72,16 @@ async def register(request: Request, context: Context, form: DeepStackFormDep) -
     'Who is in the image? userid per face, "unknown" below the threshold',
 )
 async def recognize(
-    request: Request, context: Context, form: DeepStackFormDep
+    request: Request, context: Context, clock: Clock, form: DeepStackFormDep
 ) -> RecognitionAnswer:
     """``min_confidence`` (0-1, on the scale of the answer's ``confidence``) replaces the
     embedder's calibrated threshold when given."""
-    started = time.perf_counter()
     analyzer = face_analyzer(context, request, None, None)
     tau = analyzer.embedder.threshold
     wanted = form.probability(MIN_CONFIDENCE)
     cutoff = tau if wanted is None else cosine_for(wanted, tau)
-    analysed = await analyse_uploads(context, analyzer, {"image": form.image()})
-    faces = analysed.images["image"].faces
+    analysed = await analyse_uploads(context, analyzer, {IMAGE_FIELD: form.image()}, clock)
+    faces = analysed.images[IMAGE_FIELD].faces
     matches = await search_gallery(context, analyzer, faces, threshold=cutoff, top_k=1)
     predictions = [
         RecognizedPrediction(
@@ -93,7 +95,7 @@ async def recognize(
         )
         for face, match in zip(faces, matches, strict=True)
     ]
-    timings = face_timings(context, analyzer, analysed, started)
+    timings = face_timings(context, analyzer, analysed, clock)
     return RecognitionAnswer(
         **Envelope.about(analyzer.embedder.info, "recognize-face", timings),
         predictions=predictions,
@@ -102,8 +104,7 @@ async def recognize(
 
 
 @deepstack_post(router, "/list", FaceListAnswer, "Every registered userid")
-async def list_faces(context: Context, form: DeepStackFormDep) -> FaceListAnswer:
-    del form  # read for the API key
+async def list_faces(context: Context) -> FaceListAnswer:
     return FaceListAnswer(faces=list(context.gallery.subjects()))
 
 
@@ -117,16 +118,17 @@ async def delete_face(context: Context, form: DeepStackFormDep) -> Succeeded:
 @deepstack_post(
     router, "/match", MatchAnswer, "How alike are the largest faces of image1 and image2?"
 )
-async def match(request: Request, context: Context, form: DeepStackFormDep) -> MatchAnswer:
+async def match(
+    request: Request, context: Context, clock: Clock, form: DeepStackFormDep
+) -> MatchAnswer:
     """``similarity`` on the recognition ``confidence`` scale: 0.5 at the calibrated
     threshold, so at or above 0.5 the two are the same person."""
-    started = time.perf_counter()
     analyzer = face_analyzer(context, request, None, None)
     uploads = {name: form.image(name) for name in MATCH_FIELDS}
-    analysed = await analyse_uploads(context, analyzer, uploads, one_face_each=True)
+    analysed = await analyse_uploads(context, analyzer, uploads, clock, one_face_each=True)
     first, second = analysed.largest_faces()
     cosine = float(np.dot(first.embedding, second.embedding))
-    timings = face_timings(context, analyzer, analysed, started)
+    timings = face_timings(context, analyzer, analysed, clock)
     return MatchAnswer(
         **Envelope.about(analyzer.embedder.info, "match-faces", timings),
         similarity=confidence_of(cosine, analyzer.embedder.threshold),

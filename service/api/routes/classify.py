@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
 from service.api.context import Context
-from service.api.inference import infer, ready_pipeline, server_timing
+from service.api.inference import infer, ready_pipeline
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName
 from service.api.schemas import ClassifyResponse
+from service.api.server_timing import Clock
 from service.api.uploads import image_request_body
 from service.pipelines.classifier import Classifier
 
@@ -27,15 +27,13 @@ router = APIRouter(tags=["classification"])
 )
 async def classify(
     request: Request,
-    response: Response,
     context: Context,
+    clock: Clock,
     model: ModelName = None,
     top_k: Annotated[int, Query(ge=1, le=1000, description="How many classes to return.")] = 5,
 ) -> ClassifyResponse:
     """The ``top_k`` most probable classes, most probable first, with probabilities."""
-    started = time.perf_counter()
-    classifier: Classifier = ready_pipeline(context, request, "classify", model)
+    classifier = ready_pipeline(context, request, Classifier, model)
     run = partial(classifier.run, top_k=top_k)
-    inferred = await infer(context, request, run, model=classifier.info.name, started=started)
-    response.headers["Server-Timing"] = server_timing(inferred.timings)
+    inferred = await infer(context, request, run, model=classifier.info.name, clock=clock)
     return ClassifyResponse.of(inferred.result, inferred.timings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from functools import partial
 from typing import Annotated, Literal
@@ -14,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from service.api.context import Context
 from service.api.drawing import render_detections
 from service.api.errors import FieldProblem, InvalidParameterError
-from service.api.inference import infer, ready_pipeline, server_timing
+from service.api.inference import infer, ready_pipeline
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName
 from service.api.schemas import DetectResponse
+from service.api.server_timing import Clock
 from service.api.uploads import image_request_body
 from service.pipelines.detector import Detector
 
@@ -36,8 +36,8 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")  # longer digit runs are no class id
 )
 async def detect(
     request: Request,
-    response: Response,
     context: Context,
+    clock: Clock,
     model: ModelName = None,
     confidence: Annotated[
         float | None,
@@ -64,8 +64,7 @@ async def detect(
     ] = "json",
 ) -> DetectResponse | Response:
     """Boxes in the upright image's pixels (EXIF orientation applied), best first."""
-    started = time.perf_counter()
-    detector: Detector = ready_pipeline(context, request, "detect", model)
+    detector = ready_pipeline(context, request, Detector, model)
     class_ids = parse_classes(classes, detector.labels) if classes is not None else None
     run = partial(
         detector.run,
@@ -74,12 +73,11 @@ async def detect(
         max_detections=max_detections,
         classes=class_ids,
     )
-    inferred = await infer(context, request, run, model=detector.info.name, started=started)
-    timing = {"Server-Timing": server_timing(inferred.timings)}
+    inferred = await infer(context, request, run, model=detector.info.name, clock=clock)
+    context.metrics.observe_detections(inferred.result)
     if output == "image":
         jpeg = await run_in_threadpool(render_detections, inferred.image.pixels, inferred.result)
-        return Response(jpeg, media_type="image/jpeg", headers=timing)
-    response.headers.update(timing)
+        return Response(jpeg, media_type="image/jpeg")
     return DetectResponse.of(inferred.result, inferred.timings)
 
 

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
 from service.api.context import Context
 from service.api.face_schemas import FaceOut, RecognizedFace, RecognizeResponse, VerifyResponse
@@ -20,10 +19,10 @@ from service.api.face_work import (
     face_timings,
     search_gallery,
 )
-from service.api.inference import server_timing
 from service.api.routes.responses import INFERENCE_ERRORS
 from service.api.schemas import ModelRef
-from service.api.uploads import image_request_body, read_image, read_images
+from service.api.server_timing import Clock
+from service.api.uploads import IMAGE_FIELD, image_request_body, read_image, read_images
 
 router = APIRouter(tags=["faces"])
 VERIFY_FIELDS = ("image1", "image2")
@@ -38,8 +37,8 @@ VERIFY_FIELDS = ("image1", "image2")
 )
 async def verify_face(
     request: Request,
-    response: Response,
     context: Context,
+    clock: Clock,
     model: EmbedderName = None,
     detector: DetectorName = None,
     threshold: Threshold = None,
@@ -50,16 +49,16 @@ async def verify_face(
 ) -> VerifyResponse:
     """The largest face of each image, aligned and embedded; ``verified`` when their cosine
     similarity reaches the threshold. An image without a face is a 422 naming it."""
-    started = time.perf_counter()
     analyzer = face_analyzer(context, request, detector, model)
     uploads = await read_images(request, VERIFY_FIELDS)
-    analysed = await analyse_uploads(context, analyzer, uploads, detect=detect, one_face_each=True)
+    analysed = await analyse_uploads(
+        context, analyzer, uploads, clock, detect=detect, one_face_each=True
+    )
     first, second = analysed.largest_faces()
     similarity = float(np.dot(first.embedding, second.embedding))
     cutoff = analyzer.embedder.threshold if threshold is None else threshold
     embedder = analyzer.embedder.info
-    timings = face_timings(context, analyzer, analysed, started)
-    response.headers["Server-Timing"] = server_timing(timings)
+    timings = face_timings(context, analyzer, analysed, clock)
     return VerifyResponse(
         verified=similarity >= cutoff,
         similarity=similarity,
@@ -80,8 +79,8 @@ async def verify_face(
 )
 async def recognize_face(
     request: Request,
-    response: Response,
     context: Context,
+    clock: Clock,
     model: EmbedderName = None,
     detector: DetectorName = None,
     threshold: Threshold = None,
@@ -92,16 +91,14 @@ async def recognize_face(
     """Every face in the image with the enrolled subject it matches, or ``subject: null`` when
     no subject reaches the threshold (never merely the nearest one). An image without faces
     answers an empty ``faces`` list."""
-    started = time.perf_counter()
     analyzer = face_analyzer(context, request, detector, model)
-    uploads = {"image": await read_image(request)}
-    analysed = await analyse_uploads(context, analyzer, uploads)
-    faces = analysed.images["image"].faces
+    uploads = {IMAGE_FIELD: await read_image(request)}
+    analysed = await analyse_uploads(context, analyzer, uploads, clock)
+    faces = analysed.images[IMAGE_FIELD].faces
     cutoff = analyzer.embedder.threshold if threshold is None else threshold
     matches = await search_gallery(context, analyzer, faces, threshold=cutoff, top_k=top_k)
     embedder = analyzer.embedder.info
-    timings = face_timings(context, analyzer, analysed, started)
-    response.headers["Server-Timing"] = server_timing(timings)
+    timings = face_timings(context, analyzer, analysed, clock)
     return RecognizeResponse(
         faces=[RecognizedFace.matched(f, m) for f, m in zip(faces, matches, strict=True)],
         threshold=cutoff,

@@ -3,8 +3,6 @@ image, each with its own id — never averaged, never overwritten."""
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -24,9 +22,9 @@ from service.api.face_work import (
     face_analyzer,
     face_timings,
 )
-from service.api.inference import server_timing
 from service.api.routes.responses import INFERENCE_ERRORS, problem_responses
 from service.api.schemas import Box, ModelRef
+from service.api.server_timing import Clock
 from service.api.uploads import enrolment_request_body, read_enrolment
 from service.faces import validate_subject
 
@@ -43,21 +41,21 @@ router = APIRouter(tags=["face gallery"])
 )
 async def enrol(
     request: Request,
-    response: Response,
     context: Context,
+    clock: Clock,
     model: EmbedderName = None,
     detector: DetectorName = None,
 ) -> EnrolResponse:
     """The largest face of each image is stored under ``subject`` (created if new, added to
     otherwise). Every image must hold a face, else nothing is stored (422 naming the image)."""
-    started = time.perf_counter()
     analyzer = face_analyzer(context, request, detector, model)
     enrolment = await read_enrolment(request, max_images=context.settings.max_enrol_images)
     subject = validate_subject(enrolment.subject)
-    analysed = await analyse_uploads(context, analyzer, enrolment.images, one_face_each=True)
+    analysed = await analyse_uploads(
+        context, analyzer, enrolment.images, clock, one_face_each=True
+    )
     records = await enrol_faces(context, analyzer, subject, analysed.largest_faces())
-    timings = face_timings(context, analyzer, analysed, started)
-    response.headers["Server-Timing"] = server_timing(timings)
+    timings = face_timings(context, analyzer, analysed, clock)
     return EnrolResponse(
         subject=subject,
         faces=[EnrolledFace(face_id=r.face_id, box=Box.of(r.box)) for r in records],

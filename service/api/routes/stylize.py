@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-import time
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -21,14 +21,15 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.context import AppContext, Context
 from service.api.errors import FieldProblem, InvalidParameterError, MalformedRequestError
-from service.api.inference import infer_uploads, ready_pipeline, server_timing
+from service.api.inference import infer_uploads, ready_pipeline
 from service.api.pictures import MEDIA_TYPES, PictureFormat, data_url, encode_picture
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName, problem_responses
 from service.api.schemas import ModelRef, StyleOut, StylesResponse
+from service.api.server_timing import Clock
 from service.api.uploads import IMAGE_FIELD, image_request_body, read_images
 from service.pipelines.results import ModelInfo
 from service.pipelines.style_transfer import StyleTransfer
-from service.pipelines.stylizer import Stylizer
+from service.pipelines.stylizer import StyledImage, Stylizer
 
 router = APIRouter(tags=["style transfer"])
 
@@ -61,6 +62,7 @@ def _request_body() -> dict[str, Any]:
 async def stylize(
     request: Request,
     context: Context,
+    clock: Clock,
     model: ModelName = None,
     style: Annotated[
         str | None,
@@ -95,28 +97,25 @@ async def stylize(
     ] = "jpeg",
 ) -> Response:
     """The content picture, its size kept (up to max_side), repainted in the chosen style."""
-    started = time.perf_counter()
     side = checked_max_side(max_side, context.settings.stylize_max_side)
     info: ModelInfo
     if style is not None:
-        stylizer: Stylizer = ready_pipeline(context, request, "stylize", model)
+        stylizer = ready_pipeline(context, request, Stylizer, model)
         weights = parse_style(style, stylizer.num_styles)
         uploads = await _read_uploads(request, style_given=True)
-        run: Any = partial(stylizer.run, weights=weights, strength=strength, max_side=side)
+        run: Callable[..., StyledImage] = partial(
+            stylizer.run, weights=weights, strength=strength, max_side=side
+        )
         info = stylizer.info
     else:
         uploads = await _read_uploads(request, style_given=False)
-        transfer: StyleTransfer = ready_pipeline(context, request, "style-transfer", model)
+        transfer = ready_pipeline(context, request, StyleTransfer, model)
         run = partial(transfer.run, strength=strength, max_side=side)
         info = transfer.info
-    inferred = await infer_uploads(context, uploads, run, model=info.name, started=started)
-    encode_start = time.perf_counter()
-    body = await run_in_threadpool(encode_picture, inferred.result.pixels, output)
-    stages = inferred.timings.model_dump(exclude={"total"})
-    stages["encode"] = _ms_since(encode_start)
-    stages["total"] = _ms_since(started)
+    inferred = await infer_uploads(context, uploads, run, model=info.name, clock=clock)
+    with clock.stage("encode"):
+        body = await run_in_threadpool(encode_picture, inferred.result.pixels, output)
     headers = {
-        "Server-Timing": server_timing(stages),
         "X-Model-Name": info.name,
         "X-Model-Task": info.task,
         "X-Model-Provider": info.provider,
@@ -132,7 +131,7 @@ async def stylize(
 )
 async def styles(request: Request, context: Context, model: ModelName = None) -> StylesResponse:
     """Every style of a ``stylize`` model with a preview (made on the first call, then kept)."""
-    stylizer: Stylizer = ready_pipeline(context, request, "stylize", model)
+    stylizer = ready_pipeline(context, request, Stylizer, model)
     previews = await _previews(context, stylizer)
     return StylesResponse(
         model=ModelRef.of(stylizer.info),
@@ -223,6 +222,3 @@ def _weight(text: str) -> float | None:
         return None
     return weight if math.isfinite(weight) and weight >= 0 else None
 
-
-def _ms_since(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000.0, 3)

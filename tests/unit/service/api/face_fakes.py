@@ -8,11 +8,14 @@ embedder's vector is the image's mean colour, L2-normalised. So a red and a redd
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from service.pipelines.detector import FaceDetector
+from service.pipelines.embedder import FaceEmbedder
 from service.pipelines.results import DetectionResult, Embedding, ModelInfo, Timings
 from tests.unit.service.api.fakes import PROVIDER, TIMINGS
 
@@ -20,15 +23,23 @@ FACE_SCORE = 0.9
 THRESHOLD = 0.363  # as SFace's calibrated cosine
 
 
-class FakeFaceDetector:
+class FakeFaceDetector(FaceDetector):
     """One face, box = the middle half of the image, score FACE_SCORE, five landmarks."""
 
-    def __init__(self, name: str = "fake-face-detector") -> None:
+    def __init__(self, name: str = "fake-face-detector") -> None:  # no model: nothing to pass on
         self.info = ModelInfo(name=name, task="face-detect", provider=PROVIDER)
         self.labels = ["face"]
         self.confidences: list[float | None] = []
 
-    def run(self, pixels: NDArray[np.uint8], *, confidence: float | None = None) -> DetectionResult:
+    def run(
+        self,
+        pixels: NDArray[np.uint8],
+        *,
+        confidence: float | None = None,
+        iou: float | None = None,
+        max_detections: int | None = None,
+        classes: Sequence[int] | None = None,
+    ) -> DetectionResult:
         self.confidences.append(confidence)
         height, width = pixels.shape[:2]
         found = pixels.max() > 0 and (confidence or 0.0) <= FACE_SCORE
@@ -47,15 +58,17 @@ class FakeFaceDetector:
         )
 
 
-class FakeEmbedder:
+class FakeEmbedder(FaceEmbedder):
     """The mean colour of the whole image as a unit vector."""
 
-    def __init__(self, name: str = "fake-embedder") -> None:
+    def __init__(self, name: str = "fake-embedder") -> None:  # no model: nothing to pass on
         self.info = ModelInfo(name=name, task="face-embed", provider=PROVIDER)
         self.labels: list[str] = []
         self.threshold = THRESHOLD
 
-    def embed(self, pixels: NDArray[np.uint8], landmarks: NDArray[np.float32] | None) -> Embedding:
+    def embed(
+        self, pixels: NDArray[np.uint8], landmarks: NDArray[np.floating] | None
+    ) -> Embedding:
         mean = pixels.reshape(-1, 3).astype(np.float32).mean(axis=0)
         vector = (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
         return Embedding(vector=vector, aligned=pixels, timings=Timings(0.5, 2.0, 0.25))

@@ -1,7 +1,9 @@
 """Stand-ins for the pipelines and the model registry: the API tests need no model files.
 
-The fakes follow the contract of ``service.pipelines`` (same attributes, same exceptions) and
-derive their answers from the image size, so tests can compute what to expect by hand.
+Each fake pipeline subclasses the real one and overrides what it does, so mypy holds it to the
+real signatures (a fake that drifts fails the type check); the fake registry implements
+``service.pipelines.protocol.Models``. Answers derive from the image size, so tests can compute
+what to expect by hand.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from service.pipelines.classifier import Classifier
+from service.pipelines.detector import Detector
+from service.pipelines.protocol import P, Pipeline
 from service.pipelines.registry import ModelNotReadyError, UnknownModelError
 from service.pipelines.results import (
     ClassificationResult,
@@ -36,15 +41,16 @@ CLASSIFY_LABELS = ("tabby", "tiger cat", "Egyptian cat", "lynx", "dog", "car", "
 CLASSIFY_PROBABILITIES = (0.05, 0.3, 0.4, 0.1, 0.1, 0.03, 0.02)
 
 
-class FakeDetector:
+class FakeDetector(Detector):
     """Finds FRACTION_BOXES scaled to the image; honours ``confidence`` and ``classes``."""
 
-    def __init__(self, name: str = "fake-detector") -> None:
+    def __init__(self, name: str = "fake-detector") -> None:  # no model: nothing to pass on
         self.info = ModelInfo(name=name, task="detect", provider=PROVIDER)
         self.labels = list(DETECT_LABELS)
         self.calls: list[dict[str, Any]] = []
         self.gate: threading.Event | None = None  # when set, run waits for it
         self.error: Exception | None = None  # when set, run raises it
+        self.truncated = False  # what run reports of the pre-NMS cut
 
     def run(
         self,
@@ -85,13 +91,14 @@ class FakeDetector:
             class_id=np.array([class_id for _, _, class_id in kept], dtype=np.int64),
             labels=[DETECT_LABELS[class_id] for _, _, class_id in kept],
             timings=TIMINGS,
+            truncated=self.truncated,
         )
 
 
-class FakeClassifier:
+class FakeClassifier(Classifier):
     """Always the same probabilities, whatever the image; top-k of them."""
 
-    def __init__(self, name: str = "fake-classifier") -> None:
+    def __init__(self, name: str = "fake-classifier") -> None:  # no model: nothing to pass on
         self.info = ModelInfo(name=name, task="classify", provider=PROVIDER)
         self.labels = list(CLASSIFY_LABELS)
         self.calls: list[dict[str, Any]] = []
@@ -112,7 +119,7 @@ class FakeClassifier:
 class FakeRegistry:
     """The registry contract over ready-made pipelines; ``load_all`` can be held by a gate."""
 
-    def __init__(self, *pipelines: Any, loaded: bool = True) -> None:
+    def __init__(self, *pipelines: Pipeline, loaded: bool = True) -> None:
         self.pipelines = {pipeline.info.name: pipeline for pipeline in pipelines}
         self.statuses = {name: "ready" if loaded else "loading" for name in self.pipelines}
         self.load_gate = threading.Event()  # load_all waits for it; open unless loading
@@ -133,7 +140,8 @@ class FakeRegistry:
     def ready(self) -> bool:
         return all(status == "ready" for status in self.statuses.values())
 
-    def get(self, task: str, name: str | None = None) -> Any:
+    def get(self, kind: type[P], name: str | None = None) -> P:
+        task = kind.task
         serving = [n for n, p in self.pipelines.items() if p.info.task == task]
         if name is None:
             if not serving:
@@ -143,7 +151,9 @@ class FakeRegistry:
             raise UnknownModelError(f"no {task} model named {name!r}; {task} models: {serving}")
         if self.statuses[name] != "ready":
             raise ModelNotReadyError(f"model {name!r} is not ready: {self.statuses[name]}")
-        return self.pipelines[name]
+        pipeline = self.pipelines[name]
+        assert isinstance(pipeline, kind), f"{name} is a {type(pipeline).__name__}, not a {kind}"
+        return pipeline
 
     def describe(self) -> list[dict[str, object]]:
         return [
@@ -154,7 +164,7 @@ class FakeRegistry:
                 "providers_requested": ["CUDAExecutionProvider", PROVIDER],
                 "providers_used": [PROVIDER],
                 "input_size": [416, 416],
-                "labels_count": len(pipeline.labels),
+                "labels_count": len(getattr(pipeline, "labels", ())),
                 "thresholds": {"confidence": 0.25, "iou": 0.45},
             }
             for name, pipeline in self.pipelines.items()

@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.pipelines.results import ModelInfo
-from service.pipelines.stylizer import StyledImage
+from service.pipelines.style_transfer import StyleTransfer
+from service.pipelines.stylizer import StyledImage, Stylizer
 from tests.unit.service.api.fakes import PROVIDER, TIMINGS
 
 PALETTE = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]], dtype=np.float64)
@@ -22,8 +23,8 @@ def flat(hw: tuple[int, int], colour: NDArray[Any]) -> NDArray[np.uint8]:
     return np.broadcast_to(np.round(colour).astype(np.uint8), (*hw, 3)).copy()
 
 
-class FakeStylizer:
-    def __init__(self, name: str = "fake-stylizer") -> None:
+class FakeStylizer(Stylizer):
+    def __init__(self, name: str = "fake-stylizer") -> None:  # no model: nothing to pass on
         self.info = ModelInfo(name=name, task="stylize", provider=PROVIDER)
         self.num_styles = len(PALETTE)
         self.calls: list[dict[str, Any]] = []
@@ -51,8 +52,8 @@ class FakeStylizer:
         return [flat((16, 16), colour) for colour in PALETTE]
 
 
-class FakeStyleTransfer:
-    def __init__(self, name: str = "fake-transfer") -> None:
+class FakeStyleTransfer(StyleTransfer):
+    def __init__(self, name: str = "fake-transfer") -> None:  # no model: nothing to pass on
         self.info = ModelInfo(name=name, task="style-transfer", provider=PROVIDER)
         self.calls: list[dict[str, Any]] = []
 

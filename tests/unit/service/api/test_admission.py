@@ -60,7 +60,7 @@ def test_overloaded_service_answers_503_with_retry_after(
     make_settings: Callable[..., Settings],
 ) -> None:
     detector = FakeDetector()
-    detector.gate = threading.Event()
+    gate = detector.gate = threading.Event()
     app: FastAPI = create_app(make_settings(), FakeRegistry(detector))
     app.state.context = dataclasses.replace(app.state.context, admission=Admission(1, 0))
 
@@ -79,7 +79,7 @@ def test_overloaded_service_answers_503_with_retry_after(
                     while not detector.calls:  # the first request holds the only slot
                         await anyio.sleep(0.01)
                 results["refused"] = await client.post("/detect", files=files)
-                detector.gate.set()
+                gate.set()
             return results["busy"], results["refused"]
 
     busy, refused = anyio.run(main)

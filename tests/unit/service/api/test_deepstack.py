@@ -12,6 +12,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 import requests
 from fastapi.testclient import TestClient
@@ -50,14 +51,17 @@ def registry(
     return FakeRegistry(detector, classifier, face_detector, FakeEmbedder())
 
 
-def post(client: TestClient, path: str, content: bytes, headers: dict[str, str] = MULTIPART):
-    return client.post(path, content=content, headers=headers)
+def post(
+    client: TestClient, path: str, content: bytes, headers: dict[str, str] = MULTIPART
+) -> httpx.Response:
+    response: httpx.Response = client.post(path, content=content, headers=headers)
+    return response
 
 
-def ok(response: requests.Response | object) -> dict:
-    assert response.status_code == 200, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == JSON  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+def ok(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == JSON
+    body = response.json()
     assert body["success"] is True
     return body
 
@@ -76,7 +80,7 @@ def test_handwritten_bodies_are_what_requests_builds_for_these_clients() -> None
     """Frigate, deepstack-python and deepstack-sdk all call requests.post(data=..., files=...):
     requests' own encoding of those calls equals the bodies the tests below send."""
     jpeg = b"\xff\xd8 not really \xff\xd9"
-    calls = {
+    calls: dict[bytes, tuple[dict[str, object], dict[str, bytes]]] = {
         wire.frigate(jpeg): ({"api_key": ""}, {"image": jpeg}),
         wire.deepstack_python(jpeg, userid="alice"): (
             {"userid": "alice", "api_key": "", "min_confidence": 0.45},
@@ -89,7 +93,7 @@ def test_handwritten_bodies_are_what_requests_builds_for_these_clients() -> None
     }
     for expected, (data, files) in calls.items():
         prepared = requests.Request("POST", "http://x/", data=data, files=files).prepare()
-        boundary = prepared.headers["Content-Type"].split("boundary=", 1)[1]
+        boundary = str(prepared.headers["Content-Type"]).split("boundary=", 1)[1]
         assert prepared.body == wire.body_with_boundary(expected, boundary)
 
 
@@ -269,10 +273,10 @@ def _failure(response: object, status: int) -> str:
         ("/v1/vision/detection", wire.body(wire.text("image", "abc")), 400, "file part"),
         (
             "/v1/vision/detection",
-            wire.deepstack_python(encode(), min_confidence="lots"),
+            wire.deepstack_python(encode(), min_confidence="lots"),  # type: ignore[arg-type]
             422,
             "min_confidence",
-        ),  # type: ignore[arg-type]
+        ),
         ("/v1/vision/detection", b"--nope\r\n", 400, "parsed"),
         ("/v1/vision/face/recognize", wire.body(wire.text("api_key", "")), 400, "image"),
         (

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -23,15 +25,18 @@ from tests.unit.service.api.fakes import (
 PROBLEM = "application/problem+json"
 
 
-def expected_boxes(width: int, height: int) -> list[dict[str, float]]:
+def expected_boxes(width: int, height: int) -> list[Any]:
     return [
         pytest.approx({"x1": x1 * width, "y1": y1 * height, "x2": x2 * width, "y2": y2 * height})
         for (x1, y1, x2, y2), _, _ in FRACTION_BOXES
     ]
 
 
-def post_image(client: TestClient, data: bytes, **params: object) -> object:
-    return client.post("/detect", params=params, files={"image": ("photo.png", data)})
+def post_image(client: TestClient, data: bytes, **params: object) -> httpx.Response:
+    response: httpx.Response = client.post(
+        "/detect", params=params, files={"image": ("photo.png", data)}
+    )
+    return response
 
 
 def test_multipart_answer_has_model_image_detections_and_timings(
@@ -180,3 +185,14 @@ class TestParseClasses:
 
     def test_any_non_negative_id_when_the_model_has_no_labels(self) -> None:
         assert parse_classes("7", []) == [7]
+
+
+def test_a_truncated_candidate_list_is_reported_and_counted(
+    client: TestClient, detector: FakeDetector
+) -> None:
+    assert post_image(client, encode()).json()["truncated"] is False
+    detector.truncated = True
+    assert post_image(client, encode()).json()["truncated"] is True
+    assert post_image(client, encode()).json()["truncated"] is True
+    metrics = client.get("/metrics").text
+    assert 'vision_detections_truncated_total{model="fake-detector"} 2.0' in metrics

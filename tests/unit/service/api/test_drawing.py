@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -11,7 +12,7 @@ from service.api.drawing import PALETTE, render_detections
 from service.pipelines.results import DetectionResult, ModelInfo, Timings
 
 
-def result(xyxy: list[list[float]], class_ids: list[int], hw: tuple[int, int]) -> DetectionResult:
+def result(xyxy: Sequence[Sequence[float]], class_ids: list[int], hw: tuple[int, int]) -> DetectionResult:
     return DetectionResult(
         model=ModelInfo("m", "detect", "CPUExecutionProvider"),
         image_hw=hw,

@@ -31,7 +31,7 @@ def test_our_errors_map_by_type_and_keep_their_message(exc: Exception, status: i
 
     assert response.status_code == status
     assert response.media_type == PROBLEM_MEDIA_TYPE
-    assert str(exc) in response.body.decode()
+    assert str(exc) in bytes(response.body).decode()
 
 
 def test_passing_conditions_say_when_to_retry() -> None:
@@ -45,7 +45,7 @@ def test_field_errors_are_listed() -> None:
         "classes: unknown class 'zebra'",
         errors=[FieldProblem("query", "classes", "unknown class 'zebra'")],
     )
-    body = problem_for_exception(exc, instance="/detect").body.decode()
+    body = bytes(problem_for_exception(exc, instance="/detect").body).decode()
 
     assert '"errors":[{"in":"query","name":"classes","detail":"unknown class \'zebra\'"}]' in body
     assert '"instance":"/detect"' in body

@@ -198,7 +198,7 @@ def test_max_side_over_the_setting_is_422(
 def test_out_of_range_parameters_are_422(
     client: TestClient, stylizer: FakeStylizer, name: str, value: str
 ) -> None:
-    response = stylize(client, style="0", **{name: value})
+    response = stylize(client, style="0", **{name: value})  # type: ignore[arg-type]
 
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM

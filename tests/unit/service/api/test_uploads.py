@@ -51,9 +51,9 @@ def test_wrong_field_name_is_400_naming_the_expected_and_present_fields(
     body = assert_problem(response, 400)
     assert "'image'" in str(body["detail"])
     assert "'file'" in str(body["detail"])
-    assert body["errors"] == [
-        {"in": "body", "name": "image", "detail": body["errors"][0]["detail"]}
-    ]  # type: ignore[index]
+    errors = body["errors"]
+    assert isinstance(errors, list)
+    assert errors == [{"in": "body", "name": "image", "detail": errors[0]["detail"]}]
 
 
 def test_image_sent_as_a_text_field_is_400(client: TestClient) -> None:

@@ -22,7 +22,8 @@ DIM = 16
 
 def unit_rows(rng: np.random.Generator, n: int) -> NDArray[np.float32]:
     rows = rng.standard_normal((n, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    unit: NDArray[np.float32] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
 
 
 def new_faces(vectors: NDArray[np.float32]) -> list[NewFace]:

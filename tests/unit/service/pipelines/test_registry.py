@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from onnx import helper
 
+from service.api import create_app
 from service.pipelines.classifier import Classifier
+from service.pipelines.detector import Detector
+from service.pipelines.protocol import LoadedModel, model_info
 from service.pipelines.registry import ModelNotReadyError, ModelRegistry, UnknownModelError
+from service.pipelines.tasks import TASKS, Task
 from service.repository import ModelConfigError
 from service.settings import Settings
 from tests.onnx_graphs import build, save, tensor
@@ -49,10 +55,10 @@ def test_models_are_loading_until_load_all_then_ready_and_served(tmp_path: Path)
     assert registry.status() == {"colours": "loading"}
     assert not registry.ready
     with pytest.raises(ModelNotReadyError, match="not ready: loading"):
-        registry.get("classify")
+        registry.get(Classifier)
     registry.load_all()
     assert registry.ready
-    classifier = registry.get("classify")
+    classifier = registry.get(Classifier)
     assert isinstance(classifier, Classifier)
     green = np.zeros((20, 30, 3), np.uint8)
     green[..., 1] = 200
@@ -78,7 +84,7 @@ def test_a_broken_model_fails_alone_with_its_reason(tmp_path: Path) -> None:
     assert status["garbage"].startswith("error: ") and "cannot load" in status["garbage"]
     assert not registry.ready
     with pytest.raises(ModelNotReadyError, match="garbage"):
-        registry.get("classify", "garbage")
+        registry.get(Classifier, "garbage")
 
 
 def test_unknown_names_and_tasks_are_refused_with_what_exists(tmp_path: Path) -> None:
@@ -88,11 +94,11 @@ def test_unknown_names_and_tasks_are_refused_with_what_exists(tmp_path: Path) ->
     with pytest.raises(
         UnknownModelError, match="no classify model named 'nope'; classify models: colours"
     ):
-        registry.get("classify", "nope")
+        registry.get(Classifier, "nope")
     with pytest.raises(UnknownModelError, match="no model serves task 'detect'"):
-        registry.get("detect")
+        registry.get(Detector)
     with pytest.raises(UnknownModelError, match="no detect model named 'colours'"):
-        registry.get("detect", "colours")
+        registry.get(Detector, "colours")
 
 
 def test_a_model_not_pulled_is_listed_as_such(tmp_path: Path) -> None:
@@ -157,3 +163,65 @@ def test_a_repository_with_nothing_pulled_is_not_ready(tmp_path: Path) -> None:
     registry = registry_for(tmp_path)
     registry.load_all()
     assert not registry.ready
+
+
+class MeanLevel:
+    """A test-only task: how bright an image is, as the mean of the colour model's outputs."""
+
+    task: ClassVar[str] = "mean-level"
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.session = model.session
+        self.info = model_info(model.name, model.spec, model.session, thresholds={"dark": 0.25})
+        self.warmed = False
+
+    @classmethod
+    def load(cls, model: LoadedModel) -> MeanLevel:
+        return cls(model)
+
+    def warm_up(self) -> None:
+        self.warmed = True
+
+    def run(self, pixels: np.ndarray) -> float:
+        tensor = pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        return float(np.mean(self.session.run(tensor)[0]))
+
+
+def test_a_task_added_to_the_table_alone_is_loaded_served_and_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(TASKS, MeanLevel.task, Task(MeanLevel))
+    level_toml = 'task = "mean-level"\n[input]\nsize = [8, 8]\nresize = "stretch"\n'
+    make_model(tmp_path, "level", ["red", "green", "blue"], level_toml)
+    registry = registry_for(tmp_path)
+    registry.load_all()
+
+    level = registry.get(MeanLevel)
+    assert level.warmed
+    assert level.run(np.full((8, 8, 3), 51, np.uint8)) == pytest.approx(0.2)
+    with TestClient(create_app(registry.settings, registry)) as client:
+        (listed,) = client.get("/models").json()["models"]
+    assert listed == {
+        "name": "level",
+        "status": "ready",
+        "task": "mean-level",
+        "provider": "CPUExecutionProvider",
+        "providers_requested": ["CPUExecutionProvider"],
+        "providers_used": ["CPUExecutionProvider"],
+        "input_size": [8, 8],
+        "layout": None,
+        "labels_count": 3,
+        "thresholds": {"dark": 0.25},
+    }
+
+
+def test_a_task_missing_from_the_table_is_refused_naming_those_served(tmp_path: Path) -> None:
+    make_model(tmp_path, "masks", ["a", "b", "c"], 'task = "segment"\n')
+    make_model(tmp_path, "colours", ["red", "green", "blue"])
+    registry = registry_for(tmp_path)
+    status = registry.status()["masks"]  # refused before its ONNX file costs a load
+    for expected in ("masks/model.toml", "task 'segment'", "'detect'", "'face-embed'"):
+        assert expected in status
+    assert "'style-transfer'" in status
+    registry.load_all()
+    assert registry.status()["colours"] == "ready"

@@ -41,12 +41,14 @@ min_side = 32
 class InvertingRunner:
     """``1 - image`` (any size), recording every input shape and style-weights vector."""
 
+    providers_requested: Sequence[str] = ("CPUExecutionProvider",)
     providers_used: Sequence[str] = ("CPUExecutionProvider",)
 
     def __init__(self) -> None:
         self.seen: list[tuple[tuple[int, ...], list[float]]] = []
 
-    def run(self, inputs: Mapping[str, NDArray[Any]]) -> list[NDArray[Any]]:
+    def run(self, inputs: NDArray[Any] | Mapping[str, NDArray[Any]]) -> list[NDArray[Any]]:
+        assert isinstance(inputs, Mapping), "a stylizer feeds its inputs by name"
         image, weights = inputs["image"], inputs["style_weights"]
         self.seen.append((image.shape, weights.tolist()))
         return [1.0 - image]
@@ -224,7 +226,7 @@ def test_a_stylize_model_loads_mixes_styles_and_makes_previews(tmp_path: Path) -
     add_model(tmp_path, "palette", palette_stylizer, STYLIZE_TOML)
     registry = loaded(tmp_path)
     assert registry.status() == {"palette": "ready"}
-    stylizer = registry.get("stylize")
+    stylizer = registry.get(Stylizer)
     assert isinstance(stylizer, Stylizer)
     assert stylizer.num_styles == 4
 
@@ -247,7 +249,7 @@ def test_the_transfer_pair_interpolates_the_style_vector(tmp_path: Path) -> None
     add_model(tmp_path, "z_mean", mean_colour_predictor, PREDICT_TOML)
     registry = loaded(tmp_path)
     assert registry.status() == {"a_painter": "ready", "z_mean": "ready"}
-    transfer = registry.get("style-transfer")
+    transfer = registry.get(StyleTransfer)
     assert isinstance(transfer, StyleTransfer)
 
     content = np.full((20, 30, 3), (200, 100, 0), dtype=np.uint8)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from service.pipelines.tasks import TASKS
 from service.repository.catalog import bundled_catalog_path, load_catalog
 from service.repository.errors import CatalogError
 from service.repository.loader import read_entry
@@ -85,7 +86,7 @@ def test_selecting_an_unknown_model_lists_the_known_ones(tmp_path: Path) -> None
         ('licence = "MIT"', 'license = "MIT"', ["unknown key 'models.det.license'", "licence"]),
         ('licence = "MIT"', "", ["key 'models.det.licence' is required"]),
         ('licence = "MIT"', 'licence = ""', ["models.det.licence", "at least 1 character"]),
-        ('task = "detect"', 'task = "track"', ["models.det.task", "'face-embed'"]),
+        ('task = "detect"', 'task = "Track!"', ["models.det.task", "pattern"]),
         (
             f'sha256 = "{SHA}"\nsize = 10',
             'sha256 = "abc"\nsize = 10',
@@ -163,3 +164,9 @@ def test_every_bundled_model_has_an_onnx_file_and_a_matching_folder() -> None:
             continue
         entry = read_entry(folder)
         assert entry.config is not None and entry.config.task == model.task, name
+
+
+def test_every_bundled_model_serves_a_task_of_the_task_table() -> None:
+    """The catalog takes any task name; the ones we ship must be served."""
+    for name, model in load_catalog(bundled_catalog_path()).models.items():
+        assert model.task in TASKS, name

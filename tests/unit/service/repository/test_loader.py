@@ -109,7 +109,7 @@ def test_a_missing_models_directory(tmp_path: Path) -> None:
 
 
 def test_a_bad_model_toml_stops_the_scan_naming_the_file(tmp_path: Path) -> None:
-    folder = make_model(tmp_path, "det", toml='task = "segment"')
+    folder = make_model(tmp_path, "det", toml='task = "Segment!"')
     with pytest.raises(ModelConfigError) as caught:
         scan_repository(tmp_path)
     assert str(caught.value).startswith(f"{folder / 'model.toml'}: task")
