@@ -19,7 +19,6 @@ size = 3678356
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from service.repository.config import Task
 from service.repository.errors import CatalogError
 from service.repository.names import FILE_NAME_PATTERN, MODEL_NAME, MODEL_NAME_RULE
-from service.repository.validation import validation_message
+from service.repository.validation import read_toml, validation_message
 
 CATALOG_FILE = "catalog.toml"
 FileName = Annotated[str, Field(pattern=FILE_NAME_PATTERN)]
@@ -97,12 +96,7 @@ class Catalog:
 
 def load_catalog(path: Path) -> Catalog:
     """Read and validate catalog.toml; refusals name the file, the key and what is allowed."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot be read: {exc}") from exc
+    data = read_toml(path, CatalogError)
     try:
         table = _CatalogTable.model_validate(data)
     except ValidationError as exc:

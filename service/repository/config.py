@@ -10,7 +10,6 @@ Validation is strict: TOML already has types, so ``"114"`` for a number is a mis
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from service.repository.errors import ModelConfigError
 from service.repository.names import FILE_NAME_PATTERN, MODEL_NAME
-from service.repository.validation import validation_message
+from service.repository.validation import read_toml, validation_message
 
 # Any task name here; the registry serves those of the task table (service.pipelines.tasks)
 # and refuses the others, naming the ones it serves.
@@ -129,13 +128,7 @@ class ModelConfig(_Section):
 
 def load_config(path: Path) -> ModelConfig:
     """Read and validate one model.toml; every refusal is a ModelConfigError naming the file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelConfigError(f"{path}: not valid TOML: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(f"{path}: cannot be read: {exc}") from exc
-    return parse_config(data, source=str(path))
+    return parse_config(read_toml(path, ModelConfigError), source=str(path))
 
 
 def parse_config(data: dict[str, Any], *, source: str) -> ModelConfig:

@@ -1,4 +1,4 @@
-"""Pydantic validation errors rewritten for people editing a TOML file.
+"""Reading the TOML files people edit, and pydantic validation errors rewritten for them.
 
 Each problem reads ``key: what is wrong (got value)`` with the key as a dotted TOML path, and an
 unknown key lists the keys its table accepts.
@@ -6,11 +6,23 @@ unknown key lists the keys its table accepts.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+
+
+def read_toml(path: Path, error: type[Exception]) -> dict[str, Any]:
+    """The parsed file; unreadable or invalid TOML raises ``error`` naming the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot be read: {exc}") from exc
 
 
 def validation_message(exc: ValidationError, root: type[BaseModel]) -> str:
