@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         description="Address to listen on (0.0.0.0 in a container to be reachable).",
     )
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
+    grpc_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol's gRPC service (KServe v2 / Triton) "
+        "on the same host; unset = no gRPC. Needs the grpc extra.",
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="When set, every route except /health/* requires this value in X-API-Key.",

@@ -24,9 +24,10 @@ from service.api.errors import (
 from service.api.problems import problem_for_exception
 
 API_KEY_HEADER = "X-API-Key"
-OPEN_PREFIX = "/health/"  # probes must work without the key
+OPEN_PREFIXES = ("/health/", "/v2/health/")  # probes (ours, OIP's) must work without the key
 OPEN_PAGE = ("/", "/ui/")  # the browser page and its assets: the page asks for the key
 COMPAT_PREFIX = "/v1"  # DeepStack's API (service.api.compat): its router checks the key
+OIP_PREFIX = "/v2"  # the Open Inference Protocol (service.api.oip): keyed like our own routes
 
 
 class RequestLimitsMiddleware:
@@ -110,6 +111,12 @@ def is_compat_path(scope: Scope) -> bool:
     return _route_path(scope).startswith(COMPAT_PREFIX + "/")
 
 
+def is_oip_path(scope: Scope) -> bool:
+    """Whether the request is for the Open Inference Protocol (``/v2`` or below it)."""
+    path = _route_path(scope)
+    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -120,7 +127,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 def _is_open(path: str) -> bool:
     """Routes served without the key: the probes, ``/`` and the page's ``/ui/`` assets."""
     page, assets = OPEN_PAGE
-    return path.startswith(OPEN_PREFIX) or path == page or path.startswith(assets)
+    return path.startswith(OPEN_PREFIXES) or path == page or path.startswith(assets)
 
 
 def _route_path(scope: Scope) -> str:

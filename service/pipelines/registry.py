@@ -41,6 +41,7 @@ class _Slot:
     entry: ModelEntry
     status: str
     pipeline: Pipeline | None = None
+    session: ModelSession | None = None
 
     @property
     def task(self) -> str | None:
@@ -56,7 +57,9 @@ class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._slots = {entry.name: _first_slot(entry) for entry in scan_repository(settings.models_dir)}
+        self._slots = {
+            entry.name: _first_slot(entry) for entry in scan_repository(settings.models_dir)
+        }
 
     def load_all(self) -> None:
         """Load and warm every pulled model, linked models after those they link to."""
@@ -65,17 +68,17 @@ class ModelRegistry:
             if slot.status != LOADING:
                 continue
             try:
-                pipeline = self._load(slot.entry)
+                pipeline, session = self._load(slot.entry)
             except (ServiceError, DetectionError) as error:
                 logger.error("model %s failed to load: %s", name, error)
                 with self._lock:
                     slot.status = f"error: {error}"
             else:
                 with self._lock:
-                    slot.pipeline, slot.status = pipeline, READY
+                    slot.pipeline, slot.session, slot.status = pipeline, session, READY
                 logger.info("model %s ready on %s", name, pipeline.info.provider)
 
-    def _load(self, entry: ModelEntry) -> Pipeline:
+    def _load(self, entry: ModelEntry) -> tuple[Pipeline, ModelSession]:
         config_providers = entry.config.runtime.providers if entry.config else None
         session = ModelSession(entry.model_path, self.settings, providers=config_providers)
         spec = entry.resolve(session.signature())
@@ -83,7 +86,7 @@ class ModelRegistry:
             LoadedModel(entry.name, spec, session, self)
         )
         pipeline.warm_up()
-        return pipeline
+        return pipeline, session
 
     def status(self) -> dict[str, str]:
         """Model name -> loading | ready | not pulled | error: <why>."""
@@ -124,6 +127,20 @@ class ModelRegistry:
         """What GET /models reports, for every model including those not ready."""
         with self._lock:
             return [_describe(name, slot) for name, slot in self._slots.items()]
+
+    def session(self, name: str) -> ModelSession:
+        """The ready model ``name``'s session, whatever its task, for raw tensors (the Open
+        Inference Protocol routes); unknown and not-ready models are refused as by ``get``."""
+        with self._lock:
+            slot = self._slots.get(name)
+            names = list(self._slots)
+        if slot is None:
+            raise UnknownModelError(
+                f"no model named {name!r}; models: {', '.join(names) or 'none'}"
+            )
+        if slot.session is None:
+            raise ModelNotReadyError(f"model {name!r} is not ready: {slot.status}")
+        return slot.session
 
 
 def served_task(task: str, model: str) -> Task:
