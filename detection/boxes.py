@@ -14,14 +14,19 @@ _FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
 _HALF = np.float32(0.5)
 
 
+def as_rows(values: ArrayLike, columns: int, what: str) -> NDArray[np.float32]:
+    """Validate an (N, columns) float32 array (no copy when already so); [] is (0, columns)."""
+    array = np.asarray(values, dtype=np.float32)
+    if array.ndim == 1 and array.size == 0:
+        return array.reshape(0, columns)
+    if array.ndim != 2 or array.shape[1] != columns:
+        raise DetectionError(f"{what} must have shape (N, {columns}), got {array.shape}")
+    return array
+
+
 def as_boxes(boxes: ArrayLike) -> NDArray[np.float32]:
     """Validate an (N, 4) array of boxes and return it as float32 (no copy when already so)."""
-    array = np.asarray(boxes, dtype=np.float32)
-    if array.ndim == 1 and array.size == 0:
-        return array.reshape(0, 4)
-    if array.ndim != 2 or array.shape[1] != 4:
-        raise DetectionError(f"boxes must have shape (N, 4), got {array.shape}")
-    return array
+    return as_rows(boxes, 4, "boxes")
 
 
 def box_convert(boxes: ArrayLike, in_fmt: BoxFormat, out_fmt: BoxFormat) -> NDArray[np.float32]:

@@ -21,6 +21,10 @@ class Candidates:
     Either ``class_scores`` (N, C) is set (layouts that need NMS), or ``confidence`` (N,) and
     ``class_id`` (N,) are (NMS-free ``end2end`` rows, already final and sorted by the model).
     Keypoints are (N, K, 2) in input pixels; ``keypoint_scores`` (N, K) where the model gives them.
+    Segmentation heads add (N, nm) ``mask_coefficients`` and the image's (nm, h, w)
+    ``prototypes``; oriented-box heads add (N, 5) ``rotated`` cx, cy, w, h, angle (radians) in
+    input pixels, ``boxes`` then being their axis-aligned hulls. ``clip`` is False where the
+    reference leaves boxes reaching past the image as they are (Ultralytics' RT-DETR predictor).
     """
 
     boxes: Float32Array
@@ -29,6 +33,10 @@ class Candidates:
     class_id: Int64Array | None = None
     keypoints: Float32Array | None = None
     keypoint_scores: Float32Array | None = None
+    mask_coefficients: Float32Array | None = None
+    prototypes: Float32Array | None = None
+    rotated: Float32Array | None = None
+    clip: bool = True
 
 
 @dataclass(frozen=True)

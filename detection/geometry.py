@@ -42,21 +42,25 @@ class Transform:
             self.resized_hw[0] / self.image_hw[0],
         )
 
-    def points_to_image(self, points: ArrayLike) -> NDArray[np.float32]:
-        """Map (..., 2) x, y points from input pixels back to image pixels, clipped to it."""
+    def points_to_image(self, points: ArrayLike, *, clip: bool = True) -> NDArray[np.float32]:
+        """Map (..., 2) x, y points from input pixels back to image pixels, clipped to it
+        unless ``clip`` is False."""
         array = np.asarray(points, dtype=np.float64)
         if array.shape[-1:] != (2,):
             raise DetectionError(f"points must have shape (..., 2), got {array.shape}")
         height, width = self.image_hw
         gain_x, gain_y = self.gain_xy
-        x = np.clip((array[..., 0] - self.offset_xy[0]) / gain_x, 0, width)
-        y = np.clip((array[..., 1] - self.offset_xy[1]) / gain_y, 0, height)
+        x = (array[..., 0] - self.offset_xy[0]) / gain_x
+        y = (array[..., 1] - self.offset_xy[1]) / gain_y
+        if clip:
+            x, y = np.clip(x, 0, width), np.clip(y, 0, height)
         return np.stack((x, y), axis=-1).astype(np.float32)
 
-    def boxes_to_image(self, boxes: ArrayLike) -> NDArray[np.float32]:
-        """Map (N, 4) xyxy boxes from input pixels back to image pixels, clipped to it."""
+    def boxes_to_image(self, boxes: ArrayLike, *, clip: bool = True) -> NDArray[np.float32]:
+        """Map (N, 4) xyxy boxes from input pixels back to image pixels, clipped to it unless
+        ``clip`` is False."""
         corners = as_boxes(boxes).reshape(-1, 2, 2)
-        return self.points_to_image(corners).reshape(-1, 4)
+        return self.points_to_image(corners, clip=clip).reshape(-1, 4)
 
 
 def _check_size(name: str, size: Size) -> None:

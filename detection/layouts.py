@@ -24,6 +24,11 @@ __all__ = ["detect_layout"]
 
 YOLOV5_ANCHORS_PER_CELL = 3
 _SET_LAYOUT = "set [output] layout in model.toml"
+_END2END_OR_RTDETR = (
+    " (end2end rows are x1 y1 x2 y2 in input pixels, rtdetr rows cx cy w h in 0..1 of the input: "
+    "the same shape, and no metadata tells them apart; Ultralytics writes head=RTDETRDecoder "
+    "for RT-DETR, end2end=True for NMS-free YOLO)"
+)
 _YUNET_NAME = re.compile(r"(cls|obj|bbox|kps)_\d+")
 
 
@@ -40,18 +45,22 @@ def detect_layout(
 
     ``output_shapes`` may hold symbolic dimensions (str or None) from dynamic ONNX shapes; the
     shapes of a real run decide more. ``metadata`` is the model's custom metadata (ultralytics:
-    ``task``, ``end2end``, ``stride``, ``names``, ``kpt_shape``). ``num_classes`` defaults to the
-    count of metadata ``names``. ``input_hw`` (the input size the shapes were produced with) and
-    ``strides`` (default: 8, 16, ... up to metadata ``stride``, else 8/16/32) give the grid that
-    tells YOLOX (one row per cell) from YOLOv5 (three per cell). ``output_names`` helps
-    recognise YuNet (``cls_8``, ``obj_8``, ``bbox_8``, ``kps_8``, ...). Malformed metadata
-    raises :class:`~detection.errors.MetadataError` (see :mod:`detection.metadata`).
+    ``task``, ``head``, ``end2end``, ``stride``, ``names``, ``kpt_shape``). ``num_classes``
+    defaults to the count of metadata ``names``. ``input_hw`` (the input size the shapes were
+    produced with) and ``strides`` (default: 8, 16, ... up to metadata ``stride``, else
+    8/16/32) give the grid that tells YOLOX (one row per cell) from YOLOv5 (three per cell).
+    ``output_names`` helps recognise YuNet (``cls_8``, ``obj_8``, ``bbox_8``, ``kps_8``, ...).
+    Malformed metadata raises :class:`~detection.errors.MetadataError` (see
+    :mod:`detection.metadata`).
     """
     meta = parse_ultralytics(metadata or {})
     described = ", ".join(str(list(shape)) for shape in output_shapes)
     names = list(output_names or ())
     if len(names) > 1 and all(_YUNET_NAME.fullmatch(name) for name in names):
         return "yunet"
+    task_layout = _ultralytics_task_layout(output_shapes, meta, num_classes, input_hw, described)
+    if task_layout is not None:
+        return task_layout
     if len(output_shapes) == 1:
         evidence = _Evidence.gather(meta, num_classes, input_hw, strides)
         return _single_output(list(output_shapes[0]), evidence, described)
@@ -104,6 +113,7 @@ def _single_output(shape: list[Dim], evidence: _Evidence, described: str) -> str
     if len(readings) == 1:
         return readings[0]
     classes = evidence.num_classes if evidence.num_classes is not None else "unknown"
+    why = _END2END_OR_RTDETR if {"end2end", "rtdetr"} <= set(readings) else ""
     grid = (
         "no input size given"
         if evidence.grid_cells is None
@@ -112,8 +122,8 @@ def _single_output(shape: list[Dim], evidence: _Evidence, described: str) -> str
     )
     raise LayoutError(
         f"the output {described} with {classes} classes ({grid}) could be "
-        f"{' or '.join(readings) or 'no known layout'}; {_SET_LAYOUT} (yolov8, yolov5, yolox, "
-        "end2end, ...)"
+        f"{' or '.join(readings) or 'no known layout'}{why}; {_SET_LAYOUT} (yolov8, yolov5, "
+        "yolox, end2end, rtdetr, ...)"
     )
 
 
@@ -122,7 +132,8 @@ def _shape_readings(rows: int | None, columns: int | None, evidence: _Evidence) 
 
     Without a class count, channel-first (v8) needs fewer channels than anchors, and row
     layouts (v5, YOLOX) more rows than values per row. Six values per row are ``end2end``
-    (ultralytics' own rule), and also a one-class v5/YOLOX when ``num_classes`` is 1.
+    (ultralytics' own rule) or RT-DETR's top-k rows (``rtdetr``), and also a one-class
+    v5/YOLOX when ``num_classes`` is 1.
     """
     classes, keypoints = evidence.num_classes, evidence.keypoint_channels
     readings = []
@@ -142,6 +153,8 @@ def _shape_readings(rows: int | None, columns: int | None, evidence: _Evidence) 
             readings += ["yolov5", "yolox"]
     if columns == 6 or (columns is None and evidence.metadata.end2end):
         readings.append("end2end")
+    if columns == 6 or (columns is None and evidence.metadata.rtdetr):
+        readings.append("rtdetr")
     return readings
 
 
@@ -151,10 +164,15 @@ def _narrow_by_metadata(
     """Keep what the exporter's metadata allows; refuse when it contradicts the shape."""
     if not readings:
         return readings
-    if meta.end2end:
+    if meta.rtdetr:
+        allowed, source = {"rtdetr"}, "metadata head=RTDETRDecoder"
+    elif meta.end2end:
         allowed, source = {"end2end"}, "metadata end2end=True"
-    elif meta.task is not None:  # ultralytics >= 8: channel-first heads or [B, K, 6] (nms=True)
-        allowed, source = {"yolov8", "end2end"}, f"ultralytics metadata (task={meta.task})"
+    elif meta.head is not None:  # a YOLO head: channel-first, or [B, K, 6] xyxy (nms=True)
+        allowed, source = {"yolov8", "end2end"}, f"ultralytics metadata (head={meta.head})"
+    elif meta.task is not None:  # ultralytics before the head key: RT-DETR's rows too
+        allowed = {"yolov8", "end2end", "rtdetr"}
+        source = f"ultralytics metadata (task={meta.task})"
     elif meta.stride is not None:  # the YOLOv5 repository writes stride and names, not task
         allowed, source = {"yolov5"}, "YOLOv5-repository metadata (stride without task)"
     else:
@@ -246,3 +264,74 @@ def _distinct_heads(shapes: Sequence[Shape]) -> bool:
 
 def _static(dim: Dim) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def _ultralytics_task_layout(
+    output_shapes: Sequence[Shape],
+    meta: UltralyticsMetadata,
+    num_classes: int | None,
+    input_hw: tuple[int, int] | None,
+    described: str,
+) -> str | None:
+    """``yolov8-seg`` or ``yolov8-obb`` where metadata ``task`` says segment or obb, or where,
+    without a task, two outputs are shaped like a segmentation head's; None leaves the choice
+    to the other rules. Shapes that contradict the reading are refused, saying why."""
+    ranks = sorted(len(shape) for shape in output_shapes)
+    if meta.task not in ("segment", "obb") and not (meta.task is None and ranks == [3, 4]):
+        return None
+    task = meta.task or "segment (two outputs shaped like predictions and prototypes)"
+    if meta.end2end:
+        raise LayoutError(
+            f"the outputs {described} are an end-to-end (NMS-free) {task} export, which no "
+            "decoder reads; export with end2end=False"
+        )
+    classes = num_classes if num_classes is not None or meta.names is None else len(meta.names)
+    if meta.task == "obb":
+        layout, reason = "yolov8-obb", _obb_mismatch(output_shapes, classes)
+    else:
+        layout, reason = "yolov8-seg", _segment_mismatch(output_shapes, classes, input_hw)
+    if reason:
+        raise LayoutError(f"the outputs {described} of task {task} are not {layout}: {reason}")
+    return layout
+
+
+def _segment_mismatch(
+    shapes: Sequence[Shape], classes: int | None, input_hw: tuple[int, int] | None
+) -> str | None:
+    """Why these are not ``[B, 4 + nc + nm, N]`` and prototypes ``[B, nm, H/4, W/4]``, if so."""
+    expected = "expected [B, 4 + nc + nm, N] and prototypes [B, nm, H/4, W/4]"
+    if sorted(len(shape) for shape in shapes) != [3, 4]:
+        return expected
+    predictions, prototypes = sorted(shapes, key=len)
+    channels, anchors = _static(predictions[1]), _static(predictions[2])
+    coefficients = _static(prototypes[1])
+    batches = {_static(predictions[0]), _static(prototypes[0])} - {None}
+    if channels is None or coefficients is None or len(batches) > 1:
+        return f"{expected}, with static channel counts and one batch size"
+    if anchors is not None and channels >= anchors:
+        return f"{channels} channels for {anchors} anchors look like rows (YOLOv5-seg), not read"
+    wanted = 4 + coefficients + (classes if classes is not None else 1)
+    if (classes is not None and channels != wanted) or channels < wanted:
+        count = "nc >= 1" if classes is None else str(classes)
+        return (
+            f"{channels} channels do not hold 4 box values, {count} classes and "
+            f"{coefficients} mask coefficients"
+        )
+    grid = tuple(_static(dim) for dim in prototypes[2:])
+    if input_hw is not None and None not in grid and grid != (input_hw[0] // 4, input_hw[1] // 4):
+        height, width = input_hw
+        return f"prototypes of {grid[0]}x{grid[1]} are not a quarter of the {height}x{width} input"
+    return None
+
+
+def _obb_mismatch(shapes: Sequence[Shape], classes: int | None) -> str | None:
+    """Why this is not one ``[B, 4 + nc + 1, N]`` output (the angle last), if it is not."""
+    if len(shapes) != 1 or len(shapes[0]) != 3:
+        return "expected one output [B, 4 + nc + 1, N]"
+    channels, anchors = _static(shapes[0][1]), _static(shapes[0][2])
+    if channels is None or (anchors is not None and channels >= anchors):
+        return "expected [B, 4 + nc + 1, N] with static channels fewer than the anchors"
+    if (classes is not None and channels != 5 + classes) or channels < 6:
+        count = "nc >= 1" if classes is None else str(classes)
+        return f"{channels} channels do not hold 4 box values, {count} classes and an angle"
+    return None

@@ -2,9 +2,10 @@
 
 Ultralytics exports (and the YOLOv5 repository's) store ``names``, ``imgsz``, ``stride``,
 ``kpt_shape`` and ``end2end`` as ``str()`` of Python objects, read here with
-``ast.literal_eval`` (literals only, never code), and ``task`` as plain text. An absent key
-means "not known"; a present but malformed one raises :class:`MetadataError` naming the key,
-the value and what is allowed, since a model decoded on a guess gives plausible, wrong boxes.
+``ast.literal_eval`` (literals only, never code), and ``task`` and ``head`` as plain text. An
+absent key means "not known"; a present but malformed one raises :class:`MetadataError` naming
+the key, the value and what is allowed, since a model decoded on a guess gives plausible, wrong
+boxes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class UltralyticsMetadata:
     task: str | None = None
     num_keypoints: int = 0
     end2end: bool = False
+    head: str | None = None  # head class: Detect, Pose, RTDETRDecoder (since 8.4.6x-8.4.115)
+
+    @property
+    def rtdetr(self) -> bool:
+        """An RT-DETR export: its ``[B, K, 6]`` rows are normalised boxes, not end2end's pixels."""
+        return self.head == "RTDETRDecoder"
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -54,9 +61,10 @@ def parse_ultralytics(metadata: Mapping[str, str]) -> UltralyticsMetadata:
         names=_read(metadata, "names", _names, _NAMES),
         imgsz=_read(metadata, "imgsz", _imgsz, "a positive int or [height, width]"),
         stride=_read(metadata, "stride", _stride, "a positive integer"),
-        task=_task(metadata.get("task")),
+        task=_text(metadata, "task", "a task such as 'detect'"),
         num_keypoints=keypoints or 0,
         end2end=_read(metadata, "end2end", _end2end, "True or False") is True,
+        head=_text(metadata, "head", "a head class such as 'Detect'"),
     )
 
 
@@ -79,12 +87,13 @@ def _read(
     return converted
 
 
-def _task(text: str | None) -> str | None:
-    """Plain text (``detect``, ``pose``, ...), not a literal; blank is refused."""
+def _text(metadata: Mapping[str, str], key: str, allowed: str) -> str | None:
+    """Plain text (``detect``, ``Detect``, ...), not a literal; blank is refused."""
+    text = metadata.get(key)
     if text is None:
         return None
     if not text.strip():
-        raise MetadataError(f"ONNX metadata 'task' = {text!r}; expected a task such as 'detect'")
+        raise MetadataError(f"ONNX metadata {key!r} = {text!r}; expected {allowed}")
     return text.strip()
 
 

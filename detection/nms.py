@@ -8,6 +8,7 @@ and costs float32 precision on large offsets. Ties in score are broken by input 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,8 @@ from detection.boxes import as_boxes, paired_iou
 from detection.errors import DetectionError
 
 Int64Array = NDArray[np.int64]
+#: An NMS: (boxes, scores, class_ids, iou_threshold) -> kept indices, best first.
+Suppression = Callable[[ArrayLike, ArrayLike, ArrayLike, float], Int64Array]
 
 # Above this many same-class, x-overlapping pairs, the pairwise strategy would use too much
 # memory, so the sequential greedy loop (memory O(N)) is used instead. Both give the same result.
@@ -39,14 +42,8 @@ def batched_nms(
 ) -> Int64Array:
     """Per-class NMS: indices kept, sorted by descending score (ties: lower index first)."""
     boxes_array = as_boxes(boxes)
-    scores_array = np.asarray(scores, dtype=np.float32)
-    classes = np.asarray(class_ids).astype(np.int64, copy=False)
+    scores_array, classes = scored_classes(boxes_array, scores, class_ids)
     count = boxes_array.shape[0]
-    if scores_array.shape != (count,) or classes.shape != (count,):
-        raise DetectionError(
-            f"boxes {boxes_array.shape}, scores {scores_array.shape} and class_ids "
-            f"{classes.shape} must describe the same N boxes"
-        )
     if count == 0:
         return np.zeros(0, dtype=np.int64)
     threshold = np.float64(iou_threshold)
@@ -59,6 +56,21 @@ def batched_nms(
     else:
         keep = _keep_from_pairs(count, rank, *pairs)
     return rank_order[keep[rank_order]]
+
+
+def scored_classes(
+    boxes: NDArray[np.float32], scores: ArrayLike, class_ids: ArrayLike
+) -> tuple[NDArray[np.float32], Int64Array]:
+    """(N,) float32 scores and int64 class ids, checked to describe the N rows of ``boxes``."""
+    scores_array = np.asarray(scores, dtype=np.float32)
+    classes = np.asarray(class_ids).astype(np.int64, copy=False)
+    count = boxes.shape[0]
+    if scores_array.shape != (count,) or classes.shape != (count,):
+        raise DetectionError(
+            f"boxes {boxes.shape}, scores {scores_array.shape} and class_ids "
+            f"{classes.shape} must describe the same N boxes"
+        )
+    return scores_array, classes
 
 
 def _overlapping_pairs(
@@ -141,6 +153,7 @@ def select(
     class_agnostic: bool = False,
     multi_label: bool = False,
     max_candidates: int = 30_000,
+    suppress: Suppression = batched_nms,
 ) -> Selection:
     """Ultralytics' ``non_max_suppression`` rules on one image's (N, 4) boxes and (N, C) scores.
 
@@ -148,6 +161,8 @@ def select(
     or every class above it with ``multi_label``. ``classes`` then keeps candidates of those
     classes; at most ``max_candidates`` best ones enter NMS (``truncated`` says when that cut
     anything); NMS is per class unless ``class_agnostic``; the best ``max_detections`` survive.
+    ``suppress`` is the NMS: :func:`batched_nms` on xyxy boxes, or another with its signature
+    (``detection.rotated.batched_rotated_nms`` on (N, 5) oriented boxes).
     """
     if multi_label:
         rows, class_id = np.nonzero(class_scores > confidence)
@@ -167,7 +182,7 @@ def select(
         top = np.lexsort((np.arange(rows.size), -scores))[:max_candidates]
         rows, class_id, scores = rows[top], class_id[top], scores[top]
     groups = np.zeros_like(class_id) if class_agnostic else class_id
-    kept = batched_nms(boxes[rows], scores, groups, iou_threshold)[:max_detections]
+    kept = suppress(boxes[rows], scores, groups, iou_threshold)[:max_detections]
     return Selection(rows[kept].astype(np.int64), class_id[kept], scores[kept], truncated)
 
 

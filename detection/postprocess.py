@@ -12,7 +12,14 @@ from detection.candidates import Candidates, LayoutParams
 from detection.decoders import DECODERS
 from detection.errors import DetectionError, LayoutError
 from detection.geometry import Transform
-from detection.nms import select
+from detection.masks import process_masks
+from detection.nms import batched_nms, select
+from detection.rotated import (
+    batched_rotated_nms,
+    corners_to_xyxy,
+    rotated_to_image,
+    xywhr_to_corners,
+)
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,11 @@ class Detections:
     """Final detections of one image, best first, in original-image pixels.
 
     ``truncated`` is True when more candidates than ``max_candidates`` passed the confidence
-    threshold and only the best of them entered NMS.
+    threshold and only the best of them entered NMS. Segmentation layouts add ``masks``
+    (N, H_in, W_in) in *network-input* pixels (letterbox included), Ultralytics'
+    ``masks.data``; oriented-box layouts add ``rotated`` (N, 5) cx, cy, w, h, angle (radians,
+    as the head gave it) in image pixels, unclipped, and ``xyxy`` is then their axis-aligned
+    hull, unclipped too (Ultralytics' ``OBB.xyxy``).
     """
 
     xyxy: NDArray[np.float32]
@@ -28,6 +39,8 @@ class Detections:
     class_id: NDArray[np.int64]
     keypoints: NDArray[np.float32] | None = None
     keypoint_scores: NDArray[np.float32] | None = None
+    masks: NDArray[np.bool_] | None = None
+    rotated: NDArray[np.float32] | None = None
     truncated: bool = field(default=False)
 
     def __len__(self) -> int:
@@ -53,6 +66,8 @@ def postprocess(
     ``transforms`` is the record each image's preprocessing made (one, or one per batch image);
     boxes and keypoints are mapped back with exactly that record and clipped to the image.
     NMS-free layouts (``end2end``) only get the confidence and class filters and the cap.
+    Oriented boxes are suppressed by :func:`~detection.rotated.batched_rotated_nms`; a
+    segmentation detection whose mask comes out empty is dropped, as Ultralytics does.
     """
     decoder = DECODERS.get(layout)
     if decoder is None:
@@ -93,9 +108,10 @@ def _finish(
     max_candidates: int,
 ) -> Detections:
     """Select one image's candidates and map the survivors back to image pixels."""
+    rotated = candidates.rotated
     if candidates.class_scores is not None:
         selection = select(
-            candidates.boxes,
+            candidates.boxes if rotated is None else rotated,
             candidates.class_scores,
             confidence=confidence,
             iou_threshold=iou,
@@ -104,22 +120,45 @@ def _finish(
             class_agnostic=class_agnostic,
             multi_label=multi_label,
             max_candidates=max_candidates,
+            suppress=batched_nms if rotated is None else batched_rotated_nms,
         )
         rows, class_id, scores = selection.rows, selection.class_id, selection.confidence
         truncated = selection.truncated
     else:
         rows, class_id, scores = _nms_free_rows(candidates, confidence, classes, max_detections)
         truncated = False
+    masks = _masks(candidates, rows, transform.input_hw)
+    if masks is not None:  # Ultralytics drops detections whose mask is empty
+        filled = masks.any(axis=(1, 2))
+        rows, class_id, scores = rows[filled], class_id[filled], scores[filled]
+        masks = masks[filled]
     keypoints = candidates.keypoints
     keypoint_scores = candidates.keypoint_scores
+    in_image = None if rotated is None else rotated_to_image(rotated[rows], transform)
     return Detections(
-        xyxy=transform.boxes_to_image(candidates.boxes[rows]),
+        xyxy=(
+            transform.boxes_to_image(candidates.boxes[rows], clip=candidates.clip)
+            if in_image is None
+            else corners_to_xyxy(xywhr_to_corners(in_image))
+        ),
         confidence=scores.astype(np.float32, copy=False),
         class_id=class_id,
         keypoints=None if keypoints is None else transform.points_to_image(keypoints[rows]),
         keypoint_scores=None if keypoint_scores is None else keypoint_scores[rows],
+        masks=masks,
+        rotated=in_image,
         truncated=truncated,
     )
+
+
+def _masks(
+    candidates: Candidates, rows: NDArray[np.int64], input_hw: tuple[int, int]
+) -> NDArray[np.bool_] | None:
+    """The selected rows' binary masks in input pixels, or None without a segmentation head."""
+    coefficients, prototypes = candidates.mask_coefficients, candidates.prototypes
+    if coefficients is None or prototypes is None:
+        return None
+    return process_masks(coefficients[rows], prototypes, candidates.boxes[rows], input_hw)
 
 
 def _nms_free_rows(

@@ -19,6 +19,7 @@ from detection.decoders.faces import (
     decode_ultraface,
     decode_yunet,
 )
+from detection.decoders.rtdetr import decode_rtdetr, decode_rtdetr_scores
 from detection.decoders.yolo import (
     decode_end2end,
     decode_yolov2,
@@ -27,16 +28,21 @@ from detection.decoders.yolo import (
     decode_yolov8,
     decode_yolox,
 )
+from detection.decoders.yolo_tasks import decode_yolov8_obb, decode_yolov8_seg
 
 Decoder = Callable[[Sequence[NDArray[Any]], LayoutParams], list[Candidates]]
 
 DECODERS: dict[str, Decoder] = {
     "yolov8": decode_yolov8,
+    "yolov8-seg": decode_yolov8_seg,
+    "yolov8-obb": decode_yolov8_obb,
     "yolov5": decode_yolov5,
     "yolox": decode_yolox,
     "yolov2": decode_yolov2,
     "yolov3": decode_yolov3,
     "end2end": decode_end2end,
+    "rtdetr": decode_rtdetr,
+    "rtdetr-scores": decode_rtdetr_scores,
     "ultraface": decode_ultraface,
     "retinaface": decode_retinaface,
     "yunet": decode_yunet,

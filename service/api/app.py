@@ -3,8 +3,8 @@
 Models load in a background thread started by the lifespan, so the process answers
 ``/health/live`` at once and ``/health/ready`` says 503 (with each model's status) until every
 model is loaded and warmed. Middlewares, outermost first: metrics (sees every status), the
-request's stage clock (Server-Timing), DeepStack's error shape on /v1/, the last-resort 500
-problem, then the API key and body-size limits.
+request's stage clock (Server-Timing), DeepStack's error shape on /v1/ and the Open Inference
+Protocol's on /v2, the last-resort 500 problem, then the API key and body-size limits.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi import FastAPI, Security
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import APIKeyHeader
 
-from service.api import compat
+from service.api import compat, oip
 from service.api.admission import Admission
 from service.api.context import AppContext
 from service.api.limits import API_KEY_HEADER, RequestLimitsMiddleware
@@ -52,9 +52,11 @@ TITLE = "Vision service"
 DESCRIPTION = (
     "Object detection, image classification, face verification and recognition (with a "
     "persistent gallery) and style transfer with exported ONNX models on onnxruntime; "
-    "a DeepStack / CodeProject.AI-compatible /v1/vision API beside it. "
+    "a DeepStack / CodeProject.AI-compatible /v1/vision API and the Open Inference Protocol "
+    "(KServe v2 / Triton) /v2 API beside it. "
     'Images go in as multipart/form-data (field `image`) or JSON (`{"image": base64}`); '
-    "errors are application/problem+json (RFC 9457)."
+    "errors are application/problem+json (RFC 9457), in DeepStack's and the protocol's own "
+    "shapes on /v1 and /v2."
 )
 
 
@@ -86,7 +88,8 @@ def create_app(
         threading.Thread(
             target=_load_models, args=(registry,), name="model-loader", daemon=True
         ).start()
-        yield
+        async with oip.grpc_server(context):  # only when VISION_GRPC_PORT is set
+            yield
         face_gallery.close()
 
     app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
@@ -100,12 +103,16 @@ def create_app(
         app.include_router(module.router, dependencies=keyed)
     # DeepStack's /v1/vision API: its router checks the key itself, header or form field.
     app.include_router(compat.router, dependencies=keyed)
+    # The Open Inference Protocol (KServe v2 / Triton) under /v2: probes open, the rest keyed.
+    app.include_router(oip.probes)
+    app.include_router(oip.router, dependencies=keyed)
     install_page(app)  # GET / and /ui/*: the browser page, open like /health/*
     app.add_middleware(
         RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes, api_key=api_key
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(compat.DeepStackErrorsMiddleware)  # /v1/ errors in DeepStack's shape
+    app.add_middleware(oip.OipErrorsMiddleware)  # /v2 errors as {"error": ...}
     app.add_middleware(ServerTimingMiddleware)  # the request's stage clock, Server-Timing
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""``/detect?format=image``: the upright picture as JPEG, with each box and its label drawn."""
+"""``/detect?format=image``: the upright picture as JPEG, with what was found drawn on it:
+translucent masks, boxes (rotated ones as their four corners), pose skeletons, labels."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from PIL import Image, ImageDraw, ImageFont
 from service.pipelines.results import DetectionResult
 
 JPEG_QUALITY = 90
+MASK_ALPHA = 96  # of 255: the picture stays readable under the masks
+# COCO's 17-keypoint skeleton (pairs of keypoint indices, 0-based), as Ultralytics draws it.
+COCO_LIMBS = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)  # fmt: skip
+VISIBLE = 0.5  # keypoints scored below this are not drawn (Ultralytics' kpt_line threshold)
 # Ultralytics' palette, so pictures look like the ones users know; indexed by class id.
 PALETTE = (
     (255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49),
@@ -23,22 +31,30 @@ PALETTE = (
 
 def render_detections(pixels: NDArray[np.uint8], result: DetectionResult) -> bytes:
     """JPEG bytes of ``pixels`` (H, W, 3 RGB) with the detections drawn, same size."""
-    image = Image.fromarray(np.ascontiguousarray(pixels))
+    image = _with_masks(Image.fromarray(np.ascontiguousarray(pixels)), result)
     draw = ImageDraw.Draw(image)
     longest = max(image.size)
     line = max(1, round(longest / 400))
     font = _font(max(10, round(longest / 50)))
-    for (x1, y1, x2, y2), confidence, class_id, label in zip(
-        result.xyxy.tolist(),
-        result.confidence.tolist(),
-        result.class_id.tolist(),
-        result.labels,
-        strict=True,
+    corners = result.rotated_corners()
+    for i, ((x1, y1, x2, y2), confidence, class_id, label) in enumerate(
+        zip(
+            result.xyxy.tolist(),
+            result.confidence.tolist(),
+            result.class_id.tolist(),
+            result.labels,
+            strict=True,
+        )
     ):
         color = PALETTE[class_id % len(PALETTE)]
         left, right = sorted((x1, x2))
         top, bottom = sorted((y1, y2))
-        draw.rectangle((left, top, right, bottom), outline=color, width=line)
+        if corners is None:
+            draw.rectangle((left, top, right, bottom), outline=color, width=line)
+        else:
+            draw.polygon([tuple(p) for p in corners[i].tolist()], outline=color, width=line)
+        if result.keypoints is not None:
+            _skeleton(draw, result, i, color, line)
         text = f"{label} {confidence:.2f}"
         tl, tt, tr, tb = draw.textbbox((0, 0), text, font=font)
         width, height = tr - tl + 2 * line, tb - tt + 2 * line
@@ -50,6 +66,45 @@ def render_detections(pixels: NDArray[np.uint8], result: DetectionResult) -> byt
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def _with_masks(image: Image.Image, result: DetectionResult) -> Image.Image:
+    """``image`` with each detection's outline filled, translucent, in its class colour."""
+    if not result.outlines:
+        return image
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for outline, class_id in zip(result.outlines, result.class_id.tolist(), strict=True):
+        if len(outline) >= 3:
+            fill = (*PALETTE[class_id % len(PALETTE)], MASK_ALPHA)
+            draw.polygon([tuple(p) for p in outline.tolist()], fill=fill)
+    return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+
+
+def _skeleton(
+    draw: ImageDraw.ImageDraw,
+    result: DetectionResult,
+    index: int,
+    color: tuple[int, int, int],
+    line: int,
+) -> None:
+    """Keypoints of detection ``index`` as dots, and COCO's limbs for 17-keypoint models."""
+    assert result.keypoints is not None
+    points = result.keypoints[index].tolist()
+    scores = (
+        result.keypoint_scores[index].tolist()
+        if result.keypoint_scores is not None
+        else [1.0] * len(points)
+    )
+    shown = [score >= VISIBLE for score in scores]
+    if len(points) == 17:
+        for a, b in COCO_LIMBS:
+            if shown[a] and shown[b]:
+                draw.line((*points[a], *points[b]), fill=color, width=line)
+    radius = line + 1
+    for (x, y), visible in zip(points, shown, strict=True):
+        if visible:
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color)
 
 
 @lru_cache(maxsize=16)

@@ -8,7 +8,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from detection import mask_to_rle
 from service.pipelines.results import ClassificationResult, DetectionResult, ModelInfo
+from service.pipelines.segments import image_mask
 
 
 class ModelRef(BaseModel):
@@ -41,7 +43,10 @@ class ImageSize(BaseModel):
 
 
 class Box(BaseModel):
-    """Corners in the upright image's pixels: (x1, y1) top-left, (x2, y2) bottom-right."""
+    """Corners in the upright image's pixels: (x1, y1) top-left, (x2, y2) bottom-right.
+
+    Clipped to the image, except where the model's reference code leaves them past its edge
+    (Ultralytics' RT-DETR predictor), so that answers stay equal to it."""
 
     x1: float
     y1: float
@@ -54,8 +59,36 @@ class Box(BaseModel):
         return cls(x1=x1, y1=y1, x2=x2, y2=y2)
 
 
+class Rle(BaseModel):
+    """COCO run-length encoding (pycocotools' ``mask.decode`` reads it), column-major."""
+
+    size: list[int] = Field(description="[height, width] of the image.")
+    counts: str
+
+
+class Mask(BaseModel):
+    """A segmentation model's mask of one detection, in the upright image's pixels."""
+
+    polygon: list[list[float]] = Field(
+        description="The outline as [x, y] points, exactly Ultralytics' results.masks.xy "
+        "(several contours joined into one path); empty when nothing is left of the mask."
+    )
+    rle: Rle | None = Field(None, description="The mask itself; with mask_format=rle only.")
+
+
+class RotatedBox(BaseModel):
+    """An oriented box, exactly Ultralytics' results.obb (xywhr and its four corners)."""
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+    angle: float = Field(description="Radians, as the model gives it (no regularisation).")
+    polygon: list[list[float]] = Field(description="The four corners, [x, y] each.")
+
+
 class Detection(BaseModel):
-    box: Box
+    box: Box = Field(description="Corners; for an oriented box its axis-aligned hull.")
     confidence: float
     class_id: int
     label: str
@@ -64,6 +97,8 @@ class Detection(BaseModel):
         description="Pose and face models: one [x, y, visibility] per keypoint in image pixels "
         "where the model scores each keypoint (Ultralytics pose: keypoints.data), else [x, y].",
     )
+    mask: Mask | None = Field(None, description="Segmentation models only.")
+    rotated_box: RotatedBox | None = Field(None, description="Oriented-box models only.")
 
 
 class DetectResponse(BaseModel):
@@ -78,8 +113,12 @@ class DetectResponse(BaseModel):
     timings_ms: TimingsMs
 
     @classmethod
-    def of(cls, result: DetectionResult, timings: TimingsMs) -> DetectResponse:
+    def of(
+        cls, result: DetectionResult, timings: TimingsMs, *, with_rle: bool = False
+    ) -> DetectResponse:
         keypoints = _keypoints(result)
+        masks = _masks(result, with_rle=with_rle)
+        rotated = _rotated_boxes(result)
         detections = [
             Detection(
                 box=Box.of(corners),
@@ -87,6 +126,8 @@ class DetectResponse(BaseModel):
                 class_id=class_id,
                 label=label,
                 keypoints=keypoints[i] if keypoints is not None else None,
+                mask=masks[i] if masks is not None else None,
+                rotated_box=rotated[i] if rotated is not None else None,
             )
             for i, (corners, confidence, class_id, label) in enumerate(
                 zip(
@@ -106,6 +147,32 @@ class DetectResponse(BaseModel):
             truncated=result.truncated,
             timings_ms=timings,
         )
+
+
+def _masks(result: DetectionResult, *, with_rle: bool) -> list[Mask] | None:
+    """Each detection's outline, and with ``with_rle`` its mask in image pixels as COCO RLE."""
+    if result.outlines is None:
+        return None
+    rles: list[Rle | None] = [None] * len(result.outlines)
+    if with_rle and result.masks is not None and result.transform is not None:
+        transform = result.transform
+        rles = [Rle(**mask_to_rle(image_mask(mask, transform))) for mask in result.masks]
+    return [
+        Mask(polygon=outline.tolist(), rle=rle)
+        for outline, rle in zip(result.outlines, rles, strict=True)
+    ]
+
+
+def _rotated_boxes(result: DetectionResult) -> list[RotatedBox] | None:
+    corners = result.rotated_corners()
+    if result.rotated is None or corners is None:
+        return None
+    return [
+        RotatedBox(cx=cx, cy=cy, width=w, height=h, angle=angle, polygon=polygon)
+        for (cx, cy, w, h, angle), polygon in zip(
+            result.rotated.tolist(), corners.tolist(), strict=True
+        )
+    ]
 
 
 def _keypoints(result: DetectionResult) -> list[list[list[float]]] | None:
@@ -158,6 +225,12 @@ class ModelDescription(BaseModel):
     provider: str | None = Field(None, description="The provider the model's nodes run on.")
     layout: str | None = Field(None, description="Detectors: the output layout decoded.")
     input_size: list[int] | None = Field(None, description="[height, width] of the network.")
+    interpolation: str | None = Field(
+        None,
+        description="The filter images are resized with, as the model's reference code does: "
+        "linear, area, cubic, nearest (OpenCV) or antialias (Pillow's bilinear); null where "
+        "the model resizes with its own (style models).",
+    )
     labels_count: int | None = None
     thresholds: dict[str, float | int | bool] = Field(default_factory=dict)
 

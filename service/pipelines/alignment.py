@@ -1,14 +1,16 @@
 """5-point face alignment onto the 112x112 ArcFace template (what SFace/MobileFaceNet expect).
 
 A least-squares similarity transform (rotation, uniform scale, translation: Umeyama 1991) maps
-the detector's landmarks onto the template; the crop is then sampled bilinearly with Pillow.
+the detector's landmarks onto the template; the crop is then sampled as SFace's reference does
+it, OpenCV's ``FaceRecognizerSF::alignCrop``: ``cv2.warpAffine`` with INTER_LINEAR, black
+outside the picture (insightface's ``face_align.norm_crop`` warps the same way).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 ARCFACE_TEMPLATE = np.array(
     [
@@ -46,12 +48,12 @@ def similarity_transform(
 def align_face(pixels: NDArray[np.uint8], landmarks: NDArray[np.floating]) -> NDArray[np.uint8]:
     """The (112, 112, 3) crop of the face whose 5 landmarks (x, y) are given in ``pixels``."""
     matrix = similarity_transform(landmarks, ARCFACE_TEMPLATE)
-    # Pillow wants the inverse mapping: output pixel -> input pixel.
-    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-    crop = Image.fromarray(pixels).transform(
+    crop = cv2.warpAffine(
+        np.ascontiguousarray(pixels),
+        matrix,
         (ALIGNED_SIZE, ALIGNED_SIZE),
-        Image.Transform.AFFINE,
-        data=tuple(float(v) for v in inverse.reshape(-1)),
-        resample=Image.Resampling.BILINEAR,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
     )
     return np.asarray(crop, dtype=np.uint8)

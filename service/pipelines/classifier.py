@@ -1,7 +1,13 @@
-"""Classifier: preprocess per config, run, softmax when the model gives logits, top-k."""
+"""Classifier: preprocess per config, run, softmax when the model gives logits, top-k.
+
+A second softmax over probabilities squashes every score towards 1/classes (0.001 for ImageNet)
+while keeping the order, so the answer looks plausible and is wrong; the warm-up run therefore
+checks what a ``logits`` model really gives and warns at start-up when it is a distribution.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar, Self
 
 import numpy as np
@@ -13,6 +19,10 @@ from service.pipelines.results import ClassificationResult, Prediction, Timings,
 from service.pipelines.runner import Runner
 from service.repository.spec import ModelSpec
 from service.timing import StageClock
+
+logger = logging.getLogger(__name__)
+# How far from 1 a sum of float32 probabilities over ~1000 classes may be.
+_SUM_TOLERANCE = 1e-3
 
 
 def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -38,15 +48,24 @@ class Classifier:
         return cls(model.name, model.spec, model.session)
 
     def warm_up(self) -> None:
-        self.run(np.full((*self.spec.input.size, 3), 114, dtype=np.uint8))
+        """One run; warns when a model declared ``logits`` already outputs probabilities."""
+        scores = self._scores(np.full((*self.spec.input.size, 3), 114, dtype=np.uint8))
+        if self.spec.output.kind == "logits" and is_distribution(scores):
+            logger.warning(
+                "%s: output.kind is 'logits', but its warm-up output is already a probability "
+                "distribution (%d scores in [0, 1] summing to %.6f): a second softmax would "
+                "flatten every score towards %.4g; set [output] kind = \"probabilities\" in "
+                "its model.toml",
+                self.info.name,
+                scores.size,
+                float(scores.sum(dtype=np.float64)),
+                1 / scores.size,
+            )
 
     def run(self, pixels: NDArray[np.uint8], *, top_k: int = 5) -> ClassificationResult:
         """Classify one (H, W, 3) RGB image."""
         clock = StageClock()
-        with clock.stage("preprocess"):
-            tensor, _ = preprocess(pixels, self.spec.input, self.spec.input.stride)
-        with clock.stage("inference"):
-            scores = np.asarray(self.runner.run(tensor)[0], dtype=np.float32).reshape(-1)
+        scores = self._scores(pixels, clock)
         with clock.stage("postprocess"):
             probabilities = softmax(scores) if self.spec.output.kind == "logits" else scores
             best = np.argsort(-probabilities, kind="stable")[:top_k]
@@ -61,3 +80,21 @@ class Classifier:
         return ClassificationResult(
             model=self.info, predictions=predictions, timings=Timings.of(clock)
         )
+
+    def _scores(
+        self, pixels: NDArray[np.uint8], clock: StageClock | None = None
+    ) -> NDArray[np.float32]:
+        """The model's raw output for one image, flattened (preprocess and inference timed)."""
+        clock = clock or StageClock()
+        with clock.stage("preprocess"):
+            tensor, _ = preprocess(pixels, self.spec.input, self.spec.input.stride)
+        with clock.stage("inference"):
+            return np.asarray(self.runner.run(tensor)[0], dtype=np.float32).reshape(-1)
+
+
+def is_distribution(scores: NDArray[np.float32]) -> bool:
+    """Scores in [0, 1] that sum to 1: probabilities, not logits (which have no such bounds)."""
+    if scores.size < 2 or not np.isfinite(scores).all():
+        return False
+    total = float(scores.sum(dtype=np.float64))
+    return bool(scores.min() >= 0 and scores.max() <= 1 and abs(total - 1) <= _SUM_TOLERANCE)

@@ -15,6 +15,7 @@ from service.pipelines.preprocess import preprocess
 from service.pipelines.protocol import LoadedModel, model_info
 from service.pipelines.results import DetectionResult, Timings, label_for
 from service.pipelines.runner import Runner
+from service.pipelines.segments import mask_outline
 from service.repository.spec import ModelSpec
 from service.runtime.session import ModelSession
 from service.timing import StageClock
@@ -84,6 +85,11 @@ class Detector:
                 multi_label=defaults.multi_label,
             )
             labels = [label_for(self.labels, int(class_id)) for class_id in found.class_id]
+            outlines = (
+                None
+                if found.masks is None
+                else [mask_outline(mask, transform) for mask in found.masks]
+            )
         return DetectionResult(
             model=self.info,
             image_hw=transform.image_hw,
@@ -94,6 +100,10 @@ class Detector:
             keypoints=found.keypoints,
             keypoint_scores=found.keypoint_scores,
             truncated=found.truncated,
+            masks=found.masks,
+            outlines=outlines,
+            rotated=found.rotated,
+            transform=transform,
             timings=Timings.of(clock),
         )
 

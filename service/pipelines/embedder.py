@@ -6,11 +6,11 @@ from typing import ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from service.pipelines.alignment import ALIGNED_SIZE, align_face
 from service.pipelines.preprocess import to_tensor
 from service.pipelines.protocol import LoadedModel, model_info
+from service.pipelines.resize import resize
 from service.pipelines.results import Embedding, Timings
 from service.pipelines.runner import Runner
 from service.repository.spec import ModelSpec
@@ -46,20 +46,14 @@ class FaceEmbedder:
         """Embed the face at ``landmarks``; None means ``pixels`` already is an aligned crop."""
         clock = StageClock()
         with clock.stage("preprocess"):
-            aligned = _as_aligned(pixels) if landmarks is None else align_face(pixels, landmarks)
+            aligned = (
+                resize(pixels, (ALIGNED_SIZE, ALIGNED_SIZE), self.spec.input.interpolation)
+                if landmarks is None
+                else align_face(pixels, landmarks)
+            )
             tensor = to_tensor(aligned, self.spec.input)
         with clock.stage("inference"):
             output = self.runner.run(tensor)[0]
         with clock.stage("postprocess"):
             vector = l2_normalise(np.asarray(output, dtype=np.float32).reshape(-1))
         return Embedding(vector=vector, aligned=aligned, timings=Timings.of(clock))
-
-
-def _as_aligned(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """An already aligned crop, resized to 112x112 when it comes at another size."""
-    if pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE):
-        return pixels
-    resized = Image.fromarray(pixels).resize(
-        (ALIGNED_SIZE, ALIGNED_SIZE), Image.Resampling.BILINEAR
-    )
-    return np.asarray(resized, dtype=np.uint8)

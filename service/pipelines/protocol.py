@@ -70,6 +70,12 @@ class Models(ModelLookup, Protocol):
         """What GET /models reports, for every model including those not ready."""
         ...
 
+    def session(self, name: str) -> ModelSession:
+        """The ready model ``name``'s session, for raw tensors in and out (the Open Inference
+        Protocol routes); unknown (UnknownModelError) and not ready (ModelNotReadyError) as
+        :meth:`get` refuses them."""
+        ...
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -89,8 +95,10 @@ def model_info(
     *,
     layout: str | None = None,
     thresholds: Mapping[str, float] | None = None,
+    resamples: bool = True,
 ) -> ModelInfo:
-    """A pipeline's :class:`ModelInfo` from its spec and the session it runs on."""
+    """A pipeline's :class:`ModelInfo` from its spec and the session it runs on;
+    ``resamples=False`` for pipelines that resize with a filter of their own, not the spec's."""
     return ModelInfo(
         name=name,
         task=spec.task,
@@ -101,4 +109,5 @@ def model_info(
         layout=layout,
         labels_count=len(spec.labels),
         thresholds=dict(thresholds or {}),
+        interpolation=spec.input.interpolation if resamples else None,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from detection import Transform, xywhr_to_corners
 from service.timing import StageClock
 
 
@@ -25,6 +26,9 @@ class ModelInfo:
     layout: str | None = None
     labels_count: int = 0
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    # The resampling filter of its preprocessing (model.toml [input] interpolation, resolved);
+    # None for pipelines that resize with a filter of their own (the style models).
+    interpolation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,10 @@ class DetectionResult:
 
     ``keypoints`` (N, K, 2) with ``keypoint_scores`` (N, K) where the model gives a score per
     keypoint (pose visibility); ``truncated`` when more candidates passed the confidence
-    threshold than NMS takes, so weaker ones were never considered.
+    threshold than NMS takes, so weaker ones were never considered. Segmentation models add
+    ``masks`` (N, H_in, W_in) in network-input pixels and their ``outlines`` ((K, 2) each) in
+    image pixels; oriented-box models add ``rotated`` (N, 5): cx, cy, w, h, angle (radians).
+    ``transform`` is the preprocessing record the answer was mapped back with.
     """
 
     model: ModelInfo
@@ -73,6 +80,14 @@ class DetectionResult:
     keypoints: NDArray[np.float32] | None = None
     keypoint_scores: NDArray[np.float32] | None = None
     truncated: bool = False
+    masks: NDArray[np.bool_] | None = None
+    outlines: list[NDArray[np.float32]] | None = None
+    rotated: NDArray[np.float32] | None = None
+    transform: Transform | None = None
+
+    def rotated_corners(self) -> NDArray[np.float32] | None:
+        """(N, 4, 2) corners of the oriented boxes, in Ultralytics' order; None without them."""
+        return None if self.rotated is None else xywhr_to_corners(self.rotated)
 
 
 @dataclass(frozen=True)

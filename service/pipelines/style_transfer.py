@@ -81,7 +81,7 @@ class StyleTransfer:
                 f"{name} takes style vectors of {self.style.size} values, but its predictor "
                 f"{predictor.info.name} makes {predictor.vector_size}"
             )
-        self.info = model_info(name, spec, runner)
+        self.info = model_info(name, spec, runner, resamples=False)  # Lanczos: resized()
 
     @classmethod
     def load(cls, model: LoadedModel) -> Self:

@@ -119,7 +119,7 @@ class Stylizer:
         self.style = style_of(spec)
         self.runner = runner
         self.num_styles = self.style.size
-        self.info = model_info(name, spec, runner)
+        self.info = model_info(name, spec, runner, resamples=False)  # Lanczos: resized()
         self._previews: list[NDArray[np.uint8]] | None = None
         self._previews_lock = threading.Lock()
 

@@ -26,8 +26,12 @@ Resize = Literal["letterbox", "stretch", "crop"]
 Placement = Literal["center", "top-left"]
 Color = Literal["RGB", "BGR"]
 TensorLayout = Literal["NCHW", "NHWC"]
+# OpenCV's cv2.resize filters, and "antialias": Pillow's bilinear, which widens its filter when
+# shrinking (what torchvision's Resize does to a PIL image). See service/pipelines/resize.py.
+Interpolation = Literal["linear", "area", "cubic", "nearest", "antialias"]
 OutputLayout = Literal[
-    "yolov8", "yolov5", "yolox", "yolov2", "yolov3", "end2end",
+    "yolov8", "yolov8-seg", "yolov8-obb", "yolov5", "yolox", "yolov2", "yolov3", "end2end",
+    "rtdetr", "rtdetr-scores",
     "ultraface", "retinaface", "yunet", "scrfd",
 ]  # fmt: skip
 OutputKind = Literal["logits", "probabilities", "embedding"]
@@ -53,6 +57,7 @@ class InputConfig(_Section):
     pad_value: Annotated[int, Field(ge=0, le=255)] | None = None
     auto_stride: bool | None = None
     scale_up: bool | None = None
+    interpolation: Interpolation | None = None
     color: Color | None = None
     scale: PositiveFloat | None = None
     mean: Triple | None = None

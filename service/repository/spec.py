@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from service.repository.config import (
     Color,
+    Interpolation,
     ModelConfig,
     OutputKind,
     Placement,
@@ -24,7 +25,14 @@ from service.repository.metadata import ModelSignature, TensorInfo, read_ultraly
 from service.repository.style import StyleSpec, resolve_style
 
 _DETECTING = ("detect", "face-detect")
-_ULTRALYTICS_TASKS: dict[str, Task] = {"detect": "detect", "pose": "detect", "classify": "classify"}
+# Segment and OBB exports are detectors with masks or rotated boxes riding along on Detections.
+_ULTRALYTICS_TASKS: dict[str, Task] = {
+    "detect": "detect",
+    "pose": "detect",
+    "segment": "detect",
+    "obb": "detect",
+    "classify": "classify",
+}
 #: The input types preprocessing can write an image as.
 _IMAGE_TYPES = ("tensor(float)", "tensor(float16)", "tensor(double)", "tensor(uint8)")
 _DEFAULT_RESIZE: dict[str, Resize] = {
@@ -32,6 +40,11 @@ _DEFAULT_RESIZE: dict[str, Resize] = {
     "detect": "letterbox",
     "face-detect": "letterbox",
 }
+# The filter of each task's reference preprocessing: torchvision's Resize on a PIL image (every
+# torchvision classifier, Ultralytics' classify_transforms) is Pillow's antialiasing bilinear; the
+# detectors' and face models' own code (Ultralytics, YOLOX, OpenCV Zoo, insightface) calls
+# cv2.resize with INTER_LINEAR, the default for every other task.
+_DEFAULT_INTERPOLATION: dict[str, Interpolation] = {"classify": "antialias"}
 _KINDS: dict[str, tuple[OutputKind, ...]] = {
     "classify": ("logits", "probabilities"),
     "face-embed": ("embedding",),
@@ -42,6 +55,8 @@ _TASK_KEYS: dict[str, tuple[str, ...]] = {
     "output.strides": _DETECTING,
     "output.anchors": _DETECTING,
     "output.kind": tuple(_KINDS),
+    # stylize and style-transfer resize with their own filter (stylizer.resized), not [input]'s
+    "input.interpolation": ("detect", "face-detect", "classify", "face-embed", "style-predict"),
     "postprocess": _DETECTING,
     "thresholds": ("face-embed",),
     "style.predictor": ("style-transfer",),
@@ -70,6 +85,7 @@ class InputSpec:
     auto_stride: bool
     stride: int  # letterbox auto_stride multiple (the model's largest stride)
     scale_up: bool
+    interpolation: Interpolation  # the resampling filter (service/pipelines/resize.py)
     color: Color
     scale: float
     mean: tuple[float, float, float]
@@ -133,7 +149,7 @@ def resolve_spec(
     image = _image_input(signature, model_file)
     layout = cfg.input.layout or _guess_layout(image)
     size, dynamic_hw = _input_size(cfg, image, layout, meta.imgsz, config_file, model_file)
-    resize = cfg.input.resize or _DEFAULT_RESIZE.get(task, "stretch")
+    resize = cfg.input.resize or _default_resize(task, meta.rtdetr, cfg.output.layout)
     _check_resize_keys(cfg, resize, config_file)
     strides = tuple(cfg.output.strides) if cfg.output.strides else meta.strides
     stride = max(strides)
@@ -149,9 +165,10 @@ def resolve_spec(
         resize_short=_resize_short(inp.resize_short, resize, size, config_file),
         placement=inp.placement or "center",
         pad_value=114 if inp.pad_value is None else inp.pad_value,
-        auto_stride=bool(inp.auto_stride),
+        auto_stride=_auto_stride(inp.auto_stride, resize, dynamic_hw, meta.task),
         stride=stride,
         scale_up=inp.scale_up is not False,
+        interpolation=inp.interpolation or _DEFAULT_INTERPOLATION.get(task, "linear"),
         color=inp.color or "RGB",
         scale=1 / 255 if inp.scale is None else inp.scale,
         mean=_triple(inp.mean, 0.0),
@@ -168,7 +185,7 @@ def resolve_spec(
         layout=out.layout or ("end2end" if meta.end2end else None),
         strides=strides,
         anchors=tuple(tuple((w, h) for w, h in head) for head in out.anchors or []),
-        kind=_kind(task, out.kind, config_file),
+        kind=_kind(task, out.kind, meta.task, config_file),
         num_keypoints=meta.num_keypoints,
     )
     post = cfg.postprocess
@@ -178,7 +195,7 @@ def resolve_spec(
         output=output_spec,
         postprocess=PostprocessSpec(
             confidence=0.25 if post.confidence is None else post.confidence,
-            iou=0.45 if post.iou is None else post.iou,
+            iou=_default_iou(meta.task) if post.iou is None else post.iou,
             max_detections=post.max_detections or 300,
             class_agnostic=bool(post.class_agnostic),
             multi_label=bool(post.multi_label),
@@ -190,6 +207,13 @@ def resolve_spec(
             task, cfg, signature, image, config_file=config_file, model_file=model_file
         ),
     )
+
+
+def _default_iou(ultralytics_task: str | None) -> float:
+    """NMS IoU when model.toml sets none: Ultralytics' ``predict()`` default (0.7, its
+    cfg/default.yaml) for its own exports, so a default answer equals its default answer; else
+    0.45, what the YOLOX, YOLOv5 and face-detector demos use."""
+    return 0.7 if ultralytics_task is not None else 0.45
 
 
 def _task(cfg: ModelConfig, meta_task: str | None, config_file: str, model_file: str) -> Task:
@@ -222,6 +246,14 @@ def _check_task_keys(cfg: ModelConfig, task: str, config_file: str) -> None:
             )
 
 
+def _default_resize(task: str, rtdetr_head: bool, layout: str | None) -> Resize:
+    """The task's default, except RT-DETR: Ultralytics' ``RTDETRPredictor`` stretches the image
+    to the input size (``scale_fill``: ``LetterBox(scale_fill=True)``, no padding)."""
+    if rtdetr_head or layout in ("rtdetr", "rtdetr-scores"):
+        return "stretch"
+    return _DEFAULT_RESIZE.get(task, "stretch")
+
+
 def _check_resize_keys(cfg: ModelConfig, resize: Resize, config_file: str) -> None:
     """Keys of one resize mode set while another is in force would be silently ignored."""
     modes = {"resize_short": "crop", "placement": "letterbox", "pad_value": "letterbox",
@@ -232,6 +264,16 @@ def _check_resize_keys(cfg: ModelConfig, resize: Resize, config_file: str) -> No
                 f"{config_file}: input.{key} is only used with input.resize = {mode!r} "
                 f"(in force: {resize!r})"
             )
+
+
+def _auto_stride(
+    auto_stride: bool | None, resize: Resize, dynamic_hw: bool, meta_task: str | None
+) -> bool:
+    """model.toml's; else Ultralytics' ``rect`` for its dynamic exports: ``predict()`` pads only to
+    the next stride multiple (LetterBox ``auto=True``) when the graph takes any size."""
+    if auto_stride is not None:
+        return auto_stride
+    return resize == "letterbox" and dynamic_hw and meta_task is not None
 
 
 def _image_input(signature: ModelSignature, model_file: str) -> TensorInfo:
@@ -368,11 +410,16 @@ def _output_classes(task: str, output: OutputSpec, outputs: Sequence[TensorInfo]
     return None
 
 
-def _kind(task: str, kind: OutputKind | None, config_file: str) -> OutputKind | None:
-    """What the output holds; the first kind of a task is its default."""
+def _kind(
+    task: str, kind: OutputKind | None, meta_task: str | None, config_file: str
+) -> OutputKind | None:
+    """What the output holds; the first kind of a task is its default, except that Ultralytics'
+    classify exports end in a softmax (``Classify.forward`` in export mode): probabilities."""
     kinds = _KINDS.get(task)
     if kinds is None:
         return None
+    if kind is None and task == meta_task == "classify":
+        return "probabilities"
     if kind is not None and kind not in kinds:
         raise ModelConfigError(
             f"{config_file}: output.kind = {kind!r} does not fit task {task!r}; "

@@ -40,23 +40,37 @@ function renderDetections(answer, query) {
   const overlay = $("#detect-overlay");
   drawOverlay(overlay, answer.image, answer.detections.map((d) => ({
     box: d.box, color: classColor(d.class_id), label: `${d.label} ${fixed(d.confidence, 2)}`,
+    points: d.keypoints || [], mask: d.mask?.polygon, corners: d.rotated_box?.polygon,
   })));
   // What the boxes were asked with: a slider may have moved on since.
   overlay.dataset.confidence = query.confidence;
   overlay.dataset.iou = query.iou;
   $(".stage", detect.result).hidden = false;
-  const rows = answer.detections.map(detectionRow);
+  // A column for what a detection has beyond its box, where any has something.
+  const shaped = answer.detections.some((d) => shapeText(d));
+  $("#detect-shape").hidden = !shaped;
+  const rows = answer.detections.map((d, i) => detectionRow(d, i, shaped));
   $("#detect-table tbody").replaceChildren(...rows);
   $("#detect-table").hidden = rows.length === 0;
   const count = plural(answer.detections.length, "detection");
-  $("#detect-meta").textContent = `${count} at confidence ≥ ${query.confidence}, IoU ${query.iou} in ${answer.image.width}×${answer.image.height} px · ${timingsText(answer)}`;
+  const truncated = answer.truncated ? " · truncated: more candidates than NMS takes; raise confidence" : "";
+  $("#detect-meta").textContent = `${count} at confidence ≥ ${query.confidence}, IoU ${query.iou} in ${answer.image.width}×${answer.image.height} px${truncated} · ${timingsText(answer)}`;
 }
 
-// #, label (after a swatch of its box colour), confidence, box corners in whole pixels.
-function detectionRow(d, i) {
+// "mask", "rotated 12°" or "17 keypoints"; "" for a box alone.
+function shapeText(d) {
+  const rotated = d.rotated_box && `rotated ${Math.round((d.rotated_box.angle * 180) / Math.PI)}°`;
+  const keypoints = d.keypoints?.length && plural(d.keypoints.length, "keypoint");
+  return [d.mask && "mask", rotated, keypoints].filter(Boolean).join(", ");
+}
+
+// #, label (after a swatch of its box colour), confidence, box corners in whole pixels, and
+// with `shaped` what it has beyond its box.
+function detectionRow(d, i, shaped) {
   const row = document.createElement("tr");
   const { x1, y1, x2, y2 } = d.box;
   const cells = [i + 1, d.label, fixed(d.confidence), [x1, y1, x2, y2].map((v) => Math.round(v)).join(", ")];
+  if (shaped) cells.push(shapeText(d) || "–");
   for (const text of cells) row.insertCell().textContent = text;
   const swatch = element("span", { className: "swatch" });
   swatch.style.setProperty("background", classColor(d.class_id));

@@ -29,7 +29,7 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import STYLE_MODELS, LiveServer, StartServer
+from tests.e2e.conftest import STYLE_MODELS, LiveServer, StartServer, server_starter
 from tests.e2e.corpus import MAX_BODY_BYTES
 from tests.e2e.test_service import CATS
 
@@ -103,6 +103,16 @@ def ready_page(chromium: Browser, url: str) -> Iterator[Page]:
     with open_page(chromium, url) as (page, _):
         expect(page.locator("#service-status")).to_contain_text("models ready")
         yield page
+
+
+@contextmanager
+def page_and_client(chromium: Browser, server: LiveServer) -> Iterator[tuple[Page, httpx.Client]]:
+    """The page of ``server``, ready, and an API client of the same server."""
+    with (
+        ready_page(chromium, server.url) as page,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        yield page, client
 
 
 @pytest.fixture
@@ -237,6 +247,125 @@ def test_the_confidence_slider_queries_again(
     expect(page.locator("#detect-overlay")).to_have_attribute("data-confidence", "0.85")
 
 
+# ---------------------------------------------------------------- masks, rotated boxes, poses
+
+# Ultralytics' segment, OBB and pose exports (none is in the default set), each dropped into a
+# models folder as a user would: <name>/model.onnx, no model.toml.
+SHAPE_MODELS = ("yolov8n_seg", "yolov8n_obb", "yolov8n_pose")
+# Ultralytics' kpt_skeleton of the 17 COCO keypoints, 1-based as it writes it.
+COCO_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8]]
+COCO_SKELETON += [[7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+VISIBLE = 0.5  # a keypoint scored below this is not drawn, nor its limbs
+TRUNCATED = "truncated: more candidates than NMS takes; raise confidence"
+
+
+@pytest.fixture(scope="module")
+def shapes_server(
+    oracle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    models = tmp_path_factory.mktemp("shape-models")
+    for name in SHAPE_MODELS:
+        onnx = oracle_dir / "exports" / "models" / f"{name}.onnx"
+        if not onnx.is_file():
+            pytest.skip(f"{onnx} is absent")
+        (models / name).mkdir()
+        (models / name / "model.onnx").symlink_to(onnx)
+    with server_starter(models, tmp_path_factory)() as server:
+        yield server
+
+
+def attributes_drawn(page: Page, selector: str, *names: str) -> list[list[str]]:
+    """The attributes ``names`` of every element of ``selector``, in document order."""
+    script = "(nodes, names) => nodes.map(n => names.map(name => n.getAttribute(name)))"
+    found: list[list[str]] = page.locator(selector).evaluate_all(script, list(names))
+    return found
+
+
+def polygons_drawn(page: Page, selector: str) -> list[list[list[float]]]:
+    """The ``[x, y]`` points of every SVG polygon of ``selector``."""
+    return [
+        [[float(v) for v in pair.split(",")] for pair in points.split()]
+        for (points,) in attributes_drawn(page, selector, "points")
+    ]
+
+
+def numbers_drawn(page: Page, selector: str, *names: str) -> list[list[float]]:
+    return [[float(v) for v in values] for values in attributes_drawn(page, selector, *names)]
+
+
+def keypoints_shown(detection: dict[str, Any]) -> tuple[list[list[float]], list[list[float]]]:
+    """The ``[x, y]`` of the keypoints to draw, and ``[x1, y1, x2, y2]`` of the limbs."""
+    points = detection.get("keypoints") or []
+    shown = [len(p) < 3 or p[2] >= VISIBLE for p in points]
+    limbs = [(a - 1, b - 1) for a, b in COCO_SKELETON] if len(points) == 17 else []
+    return (
+        [p[:2] for p, show in zip(points, shown, strict=True) if show],
+        [[*points[a][:2], *points[b][:2]] for a, b in limbs if shown[a] and shown[b]],
+    )
+
+
+def test_detect_draws_masks_rotated_boxes_and_skeletons(
+    chromium: Browser, shapes_server: LiveServer, oracle_dir: Path
+) -> None:
+    with page_and_client(chromium, shapes_server) as (page, client):
+        shapes_round(page, client, oracle_dir / "exports" / "images" / "fr_two_people.jpg")
+
+
+def shapes_round(page: Page, client: httpx.Client, photo: Path) -> None:
+    """Each shape model on ``photo``: what is drawn is what the API answers for the same query;
+    an answer that says ``truncated`` is shown as such."""
+    upload(page, "#detect-image", photo)
+    for name in SHAPE_MODELS:
+        page.select_option("#detect-model", name)
+        settled(page, "#detect-result")
+        query = {key: page.input_value(f"#detect-{key}") for key in ("model", "confidence", "iou")}
+        assert query["model"] == name
+        answer = detect_by_api(client, photo, **query)
+        detections = answer["detections"]
+        assert len(detections) > 0, name
+        overlay = "#detect-overlay"
+        expect(page.locator(f"{overlay} g.box text")).to_have_count(len(detections))
+        masks = [d["mask"]["polygon"] for d in detections if (d.get("mask") or {}).get("polygon")]
+        # Drawn as the JSON numbers are written: the same floats, exactly.
+        assert polygons_drawn(page, f"{overlay} > g.masks > polygon.mask") == masks
+        rotated = [d["rotated_box"]["polygon"] for d in detections if d.get("rotated_box")]
+        outlines = f"{overlay} g.box > polygon.rotated:first-child"
+        assert polygons_drawn(page, outlines) == rotated
+        boxes = [box_corners(d) for d in detections if not d.get("rotated_box")]
+        drawn = boxes_drawn(page, overlay)
+        assert len(drawn) == len(boxes)
+        for corners, box in zip(drawn, boxes, strict=True):
+            assert corners == pytest.approx(box, abs=0.01)
+        shown = [keypoints_shown(d) for d in detections]
+        points = [point for some, _ in shown for point in some]
+        limbs = [limb for _, some in shown for limb in some]
+        circles = numbers_drawn(page, f"{overlay} g.box > circle.point", "cx", "cy")
+        assert circles == points
+        lines = numbers_drawn(page, f"{overlay} g.box > line.limb", "x1", "y1", "x2", "y2")
+        assert lines == limbs
+        shapes = page.locator("#detect-table tbody td:nth-child(5)").all_inner_texts()
+        meta = page.locator("#detect-meta").inner_text()
+        assert (TRUNCATED in meta) == answer["truncated"]
+        if name == "yolov8n_seg":
+            assert all(d.get("mask") for d in detections) and masks and set(shapes) == {"mask"}
+            fill = page.locator(f"{overlay} polygon.mask").first
+            assert fill.evaluate("p => getComputedStyle(p).fillOpacity") == "0.35"
+        elif name == "yolov8n_obb":
+            assert len(rotated) == len(detections) and boxes == []
+            assert all(re.fullmatch(r"rotated -?\d+°", shape) for shape in shapes), shapes
+        else:
+            assert all(len(d["keypoints"]) == 17 for d in detections) and limbs
+            assert set(shapes) == {"17 keypoints"}
+
+    # The service truncates only past 30 000 candidates: the page is given such an answer.
+    query["confidence"] = "0.3"
+    answer = {**detect_by_api(client, photo, **query), "truncated": True}
+    page.route(re.compile(r"/detect\?"), lambda route: route.fulfill(json=answer))
+    page.locator("#detect-confidence").fill(query["confidence"])
+    expect(page.locator("#detect-overlay")).to_have_attribute("data-confidence", "0.3")
+    expect(page.locator("#detect-meta")).to_contain_text(f" px · {TRUNCATED} · ")
+
+
 # ---------------------------------------------------------------- classify
 
 
@@ -342,10 +471,7 @@ def test_verify_says_same_person_or_different(page: Page, images_dir: Path) -> N
 def test_enrol_recognise_delete_round_trip(
     chromium: Browser, own_server: LiveServer, images_dir: Path
 ) -> None:
-    with (
-        ready_page(chromium, own_server.url) as page,
-        httpx.Client(base_url=own_server.url, timeout=60) as client,
-    ):
+    with page_and_client(chromium, own_server) as (page, client):
         gallery_round_trip(page, client, images_dir)
 
 

@@ -2,7 +2,10 @@
 
 Each model's preprocessing (resize mode, colour order, mean, scale) and post-processing
 thresholds are copied from its MANIFEST section. The geometry comes from ``detection``'s own
-Transform record; Pillow only resizes to ``resized_hw`` and pastes at the recorded offset.
+Transform record; the pixels are resized to ``resized_hw`` and pasted at the recorded offset,
+with the filter of each model's reference demo by default (all call ``cv2.resize`` with
+INTER_LINEAR, see README "Preprocessing"), or with "antialias", the Pillow bilinear resize of
+MANIFEST's verify.py, to reproduce the MANIFEST's own numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ import onnxruntime as ort
 from PIL import Image
 
 from detection import Detections, LayoutParams, Transform, letterbox, postprocess, stretch
+from service.pipelines.resize import resize
+from service.repository.config import Interpolation
+
+REFERENCE: Interpolation = "linear"  # cv2.resize(INTER_LINEAR) in every face model's demo
 
 
 @dataclass(frozen=True)
@@ -84,13 +91,18 @@ def transform_for(model: FaceModel, image_hw: tuple[int, int]) -> Transform:
     return letterbox(image_hw, model.input_hw, center=False, auto=model.resize == "letterbox-auto")
 
 
-def preprocess(model: FaceModel, image: Image.Image) -> tuple[np.ndarray, Transform]:
+def preprocess(
+    model: FaceModel, image: Image.Image, interpolation: Interpolation = REFERENCE
+) -> tuple[np.ndarray, Transform]:
     """NCHW float32 tensor and the Transform that made it."""
     transform = transform_for(model, (image.height, image.width))
     (height, width), (new_h, new_w) = transform.input_hw, transform.resized_hw
-    canvas = Image.new("RGB", (width, height))  # black: pad 0
-    canvas.paste(image.resize((new_w, new_h), Image.Resampling.BILINEAR), transform.offset_xy)
-    pixels = np.asarray(canvas, dtype=np.float32)
+    canvas = np.zeros((height, width, 3), np.uint8)  # black: pad 0
+    left, top = transform.offset_xy
+    canvas[top : top + new_h, left : left + new_w] = resize(
+        np.asarray(image), (new_h, new_w), interpolation
+    )
+    pixels = canvas.astype(np.float32)
     if model.bgr:
         pixels = pixels[..., ::-1]
     pixels = (pixels - np.asarray(model.mean, dtype=np.float32)) * model.scale
@@ -98,19 +110,23 @@ def preprocess(model: FaceModel, image: Image.Image) -> tuple[np.ndarray, Transf
 
 
 def run_model(
-    models_dir: Path, model: FaceModel, image: Image.Image
+    models_dir: Path, model: FaceModel, image: Image.Image, interpolation: Interpolation = REFERENCE
 ) -> tuple[list[np.ndarray], Transform]:
     """Raw outputs (export order) and the Transform of one image."""
-    tensor, transform = preprocess(model, image)
+    tensor, transform = preprocess(model, image, interpolation)
     sess = session(models_dir / model.file)
     return sess.run(None, {sess.get_inputs()[0].name: tensor}), transform
 
 
 def detect_faces(
-    models_dir: Path, model: FaceModel, image: Image.Image, reorder: bool = False
+    models_dir: Path,
+    model: FaceModel,
+    image: Image.Image,
+    reorder: bool = False,
+    interpolation: Interpolation = REFERENCE,
 ) -> Detections:
     """Detections of one image in its pixels; ``reorder`` feeds the outputs reversed."""
-    outputs, transform = run_model(models_dir, model, image)
+    outputs, transform = run_model(models_dir, model, image, interpolation)
     if reorder:
         outputs = outputs[::-1]
     (result,) = postprocess(

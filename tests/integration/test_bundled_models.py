@@ -65,8 +65,38 @@ MANIFEST = {
 }  # fmt: skip
 
 
+# The resampling filter of each model's reference code (README, "Preprocessing"); None: the style
+# models resize with a filter of their own and refuse [input] interpolation.
+INTERPOLATION = {
+    "yolox_nano": "linear",  # YOLOX preproc(): cv2.resize INTER_LINEAR
+    "yolov8n_coco_dynint8": "linear",  # Ultralytics LetterBox: cv2.resize INTER_LINEAR
+    "yolov5n_coco_fp16": "linear",  # YOLOv5 letterbox(): cv2.resize INTER_LINEAR
+    "mobilenetv2_float32": "antialias",  # torchvision Resize(256) on a PIL image
+    "face_detection_yunet_2023mar": "linear",  # OpenCV's pipeline (no resize in its demo)
+    "face_recognition_sface_2021dec": "linear",  # FaceRecognizerSF: warpAffine / blob resize
+    "mobilefacenet_128d": "linear",  # insightface-style: warpAffine, cv2 blob resize
+    "retinaface_mobilenet0.25_640": "linear",  # Pytorch_Retinaface: cv2.resize INTER_LINEAR
+    "scrfd_500m_kps": "linear",  # insightface SCRFD.detect: cv2.resize
+    "scrfd_2.5g_kps": "linear",
+    "ultraface_version-RFB-320": "linear",  # detect_imgs_onnx.py: cv2.resize
+    "arbitrary_predict": "antialias",  # its packager's Pillow Lanczos: the nearest filter here
+    "multistyle26": None,
+    "arbitrary_transform": None,
+}
+
+
 def test_every_catalog_model_is_checked_here() -> None:
-    assert set(MANIFEST) == set(load_catalog(bundled_catalog_path()).models)
+    assert set(MANIFEST) == set(load_catalog(bundled_catalog_path()).models) == set(INTERPOLATION)
+
+
+@pytest.mark.parametrize("name", sorted(INTERPOLATION))
+def test_each_model_resamples_as_its_reference_code(name: str, models_dir: Path) -> None:
+    spec = resolve(name, models_dir)
+    if INTERPOLATION[name] is None:
+        assert spec.task in ("stylize", "style-transfer")
+    else:
+        assert spec.input.interpolation == INTERPOLATION[name]
+        assert spec.input.auto_stride is False  # none is a dynamic Ultralytics export
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
@@ -138,3 +168,8 @@ def test_style_models_read_their_second_tensor(models_dir: Path) -> None:
         "arbitrary_predict",
     )
     assert (transform.input.layout, transform.input.dynamic_hw) == ("NHWC", False)
+
+
+def test_yunet_sees_small_photos_at_their_own_size(models_dir: Path) -> None:
+    """Its reference runs the network at the photo's size: only larger photos are shrunk."""
+    assert resolve("face_detection_yunet_2023mar", models_dir).input.scale_up is False

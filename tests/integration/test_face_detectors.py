@@ -1,7 +1,9 @@
 """The six real face detectors, decoded by `detection`, give the MANIFEST's verified results.
 
 Expected counts and score ranges are those recorded in shared/models/MANIFEST.md (produced by
-an independent verifier) and shared/images/README.md, not by this code.
+an independent verifier) and shared/images/README.md, not by this code. The detectors run with
+their reference demos' resize (cv2.resize, INTER_LINEAR); MANIFEST's verify.py resized with
+Pillow's bilinear ("antialias"), which reproduces its scores to the 3 decimals it prints.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import pytest
 from PIL import Image
 
 from detection import Detections
-from tests.integration.face_helpers import FACE_MODELS, detect_faces
+from service.repository.config import Interpolation
+from tests.integration.face_helpers import FACE_MODELS, REFERENCE, detect_faces
 
 WITH_LANDMARKS = ["yunet", "scrfd_500m", "scrfd_2.5g", "retinaface", "centerface"]
 # MANIFEST "verified result" on insightface_t1.jpg: (highest, lowest) of the 6 face scores.
@@ -25,7 +28,9 @@ T1_SCORE_RANGE = {
     "ultraface": (1.000, 0.986),
     "centerface": (0.905, 0.864),
 }
-SCORE_TOLERANCE = 2e-3  # MANIFEST rounds to 3 decimals
+# MANIFEST rounds to 3 decimals; the reference filter moves t1's extreme scores by up to 0.006
+# (CenterFace's highest 0.905 -> 0.910, SCRFD-2.5G's lowest 0.854 -> 0.858).
+SCORE_TOLERANCE: dict[Interpolation, float] = {"antialias": 2e-3, REFERENCE: 1e-2}
 
 
 def load(images_dir: Path, name: str) -> Image.Image:
@@ -41,17 +46,21 @@ def assert_landmarks_inside_boxes(result: Detections) -> None:
     assert np.all((y >= box[..., 1]) & (y <= box[..., 3]))
 
 
+@pytest.mark.parametrize("interpolation", list(SCORE_TOLERANCE))
 @pytest.mark.parametrize("name", list(FACE_MODELS))
-def test_six_faces_in_the_group_photo(name: str, models_dir: Path, images_dir: Path) -> None:
+def test_six_faces_in_the_group_photo(
+    name: str, interpolation: Interpolation, models_dir: Path, images_dir: Path
+) -> None:
     model = FACE_MODELS[name]
     image = load(images_dir, "insightface_t1.jpg")
-    result = detect_faces(models_dir, model, image)
+    result = detect_faces(models_dir, model, image, interpolation=interpolation)
     assert len(result) == 6
     assert np.all(result.class_id == 0)
     assert np.all(result.confidence > model.confidence)
     highest, lowest = T1_SCORE_RANGE[name]
-    assert result.confidence.max() == pytest.approx(highest, abs=SCORE_TOLERANCE)
-    assert result.confidence.min() == pytest.approx(lowest, abs=SCORE_TOLERANCE)
+    tolerance = SCORE_TOLERANCE[interpolation]
+    assert result.confidence.max() == pytest.approx(highest, abs=tolerance)
+    assert result.confidence.min() == pytest.approx(lowest, abs=tolerance)
     widths = result.xyxy[:, 2] - result.xyxy[:, 0]
     assert np.all((widths > 20) & (widths < image.width / 4))  # face-sized, not the whole frame
     if name in WITH_LANDMARKS:
@@ -66,7 +75,9 @@ def test_face_counts_on_other_photos(
     name: str, image_name: str, expected: int, models_dir: Path, images_dir: Path
 ) -> None:
     if name == "ultraface" and image_name == "chelsea.jpg":
-        expected = 1  # MANIFEST: UltraFace's known false positive on the cat's face
+        # MANIFEST: UltraFace's known false positive on the cat's face (0.994 with Pillow's
+        # resize); its demo's cv2.resize adds a second one, 0.899, on the cat's back.
+        expected = 2
     result = detect_faces(models_dir, FACE_MODELS[name], load(images_dir, image_name))
     assert len(result) == expected
     if name in WITH_LANDMARKS:

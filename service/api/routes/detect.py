@@ -62,6 +62,13 @@ async def detect(
         Literal["json", "image"],
         Query(alias="format", description="json, or image for a JPEG with boxes drawn."),
     ] = "json",
+    mask_format: Annotated[
+        Literal["polygon", "rle"],
+        Query(
+            description="Segmentation models: polygon (the outline only), or rle to add each "
+            "mask in image pixels as COCO RLE."
+        ),
+    ] = "polygon",
 ) -> DetectResponse | Response:
     """Boxes in the upright image's pixels (EXIF orientation applied), best first."""
     detector = ready_pipeline(context, request, Detector, model)
@@ -78,7 +85,7 @@ async def detect(
     if output == "image":
         jpeg = await run_in_threadpool(render_detections, inferred.image.pixels, inferred.result)
         return Response(jpeg, media_type="image/jpeg")
-    return DetectResponse.of(inferred.result, inferred.timings)
+    return DetectResponse.of(inferred.result, inferred.timings, with_rle=mask_format == "rle")
 
 
 def parse_classes(text: str, labels: Sequence[str]) -> list[int]:

@@ -18,6 +18,9 @@ def names(count: int) -> str:
 ULTRALYTICS = {"task": "detect", "stride": "32", "names": names(80), "end2end": "False"}
 ULTRALYTICS_POSE = {**ULTRALYTICS, "task": "pose", "names": names(1), "kpt_shape": "[17, 3]"}
 ULTRALYTICS_E2E = {**ULTRALYTICS, "end2end": "True"}
+# Newer exporters (8.4.115 and 8.4.190 do, 8.4.60 does not) also name the head's class.
+ULTRALYTICS_NMS = {**ULTRALYTICS, "head": "Detect"}  # nms=True: [1, 300, 6] with end2end=False
+ULTRALYTICS_RTDETR = {**ULTRALYTICS, "head": "RTDETRDecoder"}  # rtdetr-l: [1, 300, 6] too
 YOLOV5_REPO = {"stride": "32", "names": names(80)}
 
 # 640x640 at strides 8/16/32: 80*80 + 40*40 + 20*20 = 8400 cells; 416x416: 52*52 + 26*26 +
@@ -44,11 +47,12 @@ FACE_CASES = [
         ([(1, 56, 8400)], ULTRALYTICS_POSE, None, None, "yolov8"),
         # NMS-free and nms=True exports
         ([(1, 300, 6)], ULTRALYTICS_E2E, None, None, "end2end"),
-        ([(1, 300, 6)], ULTRALYTICS, None, None, "end2end"),  # nms=True says end2end=False
-        ([(1, 300, 6)], None, 80, None, "end2end"),
-        ([(1, 300, 6)], None, None, None, "end2end"),
-        ([("batch", "detections", 6)], None, None, None, "end2end"),
+        ([(1, 300, 6)], ULTRALYTICS_NMS, None, None, "end2end"),  # a YOLO head, end2end=False
         ([(1, 300, "values")], ULTRALYTICS_E2E, None, None, "end2end"),  # only metadata says so
+        # RT-DETR: the same [B, K, 6] shape, told apart by the head's name only
+        ([(1, 300, 6)], ULTRALYTICS_RTDETR, None, None, "rtdetr"),
+        ([(1, 300, 6)], {**ULTRALYTICS_RTDETR, "names": names(1)}, None, (640, 640), "rtdetr"),
+        ([("batch", 300, "anchors")], ULTRALYTICS_RTDETR, None, None, "rtdetr"),  # dynamic
         # YOLOv5 repository: by its metadata, or by 3 rows per cell
         ([(1, 25200, 85)], YOLOV5_REPO, None, None, "yolov5"),
         ([(1, 25200, 85)], None, 80, (640, 640), "yolov5"),
@@ -59,7 +63,6 @@ FACE_CASES = [
         # one class: six values per row, told apart by the grid
         ([(1, 25200, 6)], None, 1, (640, 640), "yolov5"),
         ([(1, 8400, 6)], None, 1, (640, 640), "yolox"),
-        ([(1, 300, 6)], None, 1, (640, 640), "end2end"),
         # classic anchor grids
         ([(1, 13, 13, 425)], None, 80, None, "yolov2"),
         ([(1, 255, 13, 13), (1, 255, 26, 26)], None, 80, None, "yolov3"),
@@ -112,11 +115,18 @@ def test_yunet_is_recognised_by_its_output_names() -> None:
         ([(1, 3549, 85)], None, 80, (640, 640), "YOLOX would have 8400 rows, YOLOv5 25200"),
         ([(1, 84, 85)], None, 80, None, "could be yolov8 or yolov5 or yolox"),
         ([(1, 300, 6)], None, 1, None, "could be yolov5 or yolox or end2end"),
+        # end-to-end YOLO or RT-DETR rows: nothing but metadata tells them apart
+        ([(1, 300, 6)], None, None, None, r"could be end2end or rtdetr \(end2end rows are x1 y1"),
+        ([(1, 300, 6)], None, 80, None, "could be end2end or rtdetr"),
+        ([("batch", "detections", 6)], None, None, None, "could be end2end or rtdetr"),
+        ([(1, 300, 6)], None, 1, (640, 640), "could be end2end or rtdetr"),  # grid: not v5/YOLOX
+        ([(1, 300, 6)], ULTRALYTICS, None, None, "could be end2end or rtdetr"),  # no head key
         ([(1, 8400, 84)], None, 80, None, "could be no known layout"),  # transposed v8: refused
         ([(1, 8400, 84)], ULTRALYTICS, None, None, "could be no known layout"),
         # metadata contradicting the shape
         ([(1, 25200, 85)], ULTRALYTICS, None, None, "ultralytics metadata .* allows only end2end"),
         ([(1, 84, 8400)], ULTRALYTICS_E2E, None, None, "end2end=True allows only end2end"),
+        ([(1, 84, 8400)], ULTRALYTICS_RTDETR, None, None, "head=RTDETRDecoder allows only rtdetr"),
         ([(1, 84, 8400)], YOLOV5_REPO, None, None, "YOLOv5-repository metadata"),
         ([(1, 7, 2100)], ULTRALYTICS, None, None, "with 80 classes"),  # names say 80, not 3
         ([(1, 25200, 85)], YOLOV5_REPO, None, (416, 416), "YOLOv5 10647"),
@@ -162,3 +172,59 @@ def test_invalid_strides_or_input_size_are_refused() -> None:
 def test_malformed_metadata_is_refused_not_ignored(metadata: dict[str, str]) -> None:
     with pytest.raises(MetadataError, match="ONNX metadata"):
         detect_layout([(1, 84, 8400)], metadata)
+
+
+# Ultralytics 8.4.190 segment and OBB exports (shared/oracle/exports/models.json): head Segment
+# with 32 mask coefficients and 160x160 prototypes at 640, head OBB with the angle last.
+ULTRALYTICS_SEG = {**ULTRALYTICS, "task": "segment", "head": "Segment"}
+ULTRALYTICS_OBB = {**ULTRALYTICS, "task": "obb", "head": "OBB"}
+SEG_SHAPES = [(1, 4 + 80 + 32, 8400), (1, 32, 160, 160)]
+
+
+@pytest.mark.parametrize(
+    ("shapes", "metadata", "input_hw", "expected"),
+    [
+        (SEG_SHAPES, ULTRALYTICS_SEG, (640, 640), "yolov8-seg"),
+        (SEG_SHAPES[::-1], ULTRALYTICS_SEG, None, "yolov8-seg"),  # outputs in either order
+        (SEG_SHAPES, None, (640, 640), "yolov8-seg"),  # no metadata: the two shapes say it
+        ([(1, 4 + 80 + 32, "anchors"), (1, 32, "h", "w")], None, (480, 640), "yolov8-seg"),
+        ([(1, 4 + 80 + 1, 8400)], ULTRALYTICS_OBB, (640, 640), "yolov8-obb"),
+        ([(1, 4 + 15 + 1, 21504)], {**ULTRALYTICS_OBB, "names": names(15)}, None, "yolov8-obb"),
+        ([(1, 84, 8400)], ULTRALYTICS, (640, 640), "yolov8"),  # detect stays detect
+    ],
+)
+def test_segment_and_obb_exports(
+    shapes: list[tuple[int | str, ...]],
+    metadata: dict[str, str] | None,
+    input_hw: tuple[int, int] | None,
+    expected: str,
+) -> None:
+    assert detect_layout(shapes, metadata, input_hw=input_hw) == expected
+
+
+@pytest.mark.parametrize(
+    ("shapes", "metadata", "classes", "input_hw", "reason"),
+    [
+        ([(1, 116, 8400)], ULTRALYTICS_SEG, None, None, "prototypes"),
+        (SEG_SHAPES, ULTRALYTICS_SEG, 3, None, "116 channels do not hold 4 box values, 3 classes"),
+        ([(1, 25200, 117), (1, 32, 160, 160)], None, None, None, "rows \\(YOLOv5-seg\\)"),
+        ([(1, 36, 8400), (1, 32, 160, 160)], None, None, None, "nc >= 1 classes"),
+        ([(1, 116, 8400), (1, "nm", 160, 160)], None, None, None, "static channel counts"),
+        ([(2, 116, 8400), (1, 32, 160, 160)], None, None, None, "one batch size"),
+        (SEG_SHAPES, None, None, (320, 320), "160x160 are not a quarter of the 320x320 input"),
+        (SEG_SHAPES, {**ULTRALYTICS_SEG, "end2end": "True"}, None, None, "end-to-end"),
+        ([(1, 85, 8400), (1, 32, 160, 160)], ULTRALYTICS_OBB, None, None, "one output"),
+        ([(1, 84, 8400)], ULTRALYTICS_OBB, None, None, "84 channels do not hold"),
+        ([(1, 8400, 85)], ULTRALYTICS_OBB, None, None, "fewer than the anchors"),
+        ([(1, 5, 8400)], {"task": "obb"}, None, None, "nc >= 1 classes and an angle"),
+    ],
+)
+def test_segment_and_obb_shapes_that_contradict_are_refused_saying_why(
+    shapes: list[tuple[int | str, ...]],
+    metadata: dict[str, str] | None,
+    classes: int | None,
+    input_hw: tuple[int, int] | None,
+    reason: str,
+) -> None:
+    with pytest.raises(LayoutError, match=reason):
+        detect_layout(shapes, metadata, classes, input_hw=input_hw)

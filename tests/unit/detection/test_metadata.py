@@ -40,6 +40,7 @@ MALFORMED = [
     ("end2end", "1", "True or False"),
     ("end2end", "true", "not a Python literal"),
     ("task", " ", "a task such as 'detect'"),
+    ("head", "", "a head class such as 'Detect'"),
 ]
 
 
@@ -58,6 +59,14 @@ def test_reads_pose_and_end2end_exports() -> None:
         {"task": "pose", "kpt_shape": "[17, 3]", "end2end": "True", "names": "{0: 'person'}"}
     )
     assert (meta.task, meta.num_keypoints, meta.end2end) == ("pose", 17, True)
+
+
+def test_the_head_class_tells_rtdetr_from_yolo() -> None:
+    rtdetr = parse_ultralytics({**YOLOV8, "head": "RTDETRDecoder"})  # rtdetr-l, Ultralytics 8.4.190
+    assert (rtdetr.head, rtdetr.rtdetr, rtdetr.end2end) == ("RTDETRDecoder", True, False)
+    yolo = parse_ultralytics({**YOLOV8, "head": " Detect\n"})
+    assert (yolo.head, yolo.rtdetr) == ("Detect", False)
+    assert parse_ultralytics(YOLOV8).head is None  # exporters before the key: unknown
 
 
 def test_no_metadata_means_nothing_known() -> None:

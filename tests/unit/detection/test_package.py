@@ -10,6 +10,10 @@ REQUIRED = {
     "Detections",
     "postprocess",
     "kmeans_anchors",
+    "probiou",
+    "rotated_nms",
+    "xywhr_to_corners",
+    "mask_to_rle",
 }
 
 

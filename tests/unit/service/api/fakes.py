@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from service.pipelines.results import (
     Prediction,
     Timings,
 )
+from service.runtime.session import ModelSession
 
 PROVIDER = "CPUExecutionProvider"
 DETECT_LABELS = ("person", "bicycle", "car", "bus")
@@ -117,11 +118,22 @@ class FakeClassifier(Classifier):
 
 
 class FakeRegistry:
-    """The registry contract over ready-made pipelines; ``load_all`` can be held by a gate."""
+    """The registry contract over ready-made pipelines; ``load_all`` can be held by a gate.
 
-    def __init__(self, *pipelines: Pipeline, loaded: bool = True) -> None:
+    ``sessions`` are models served only as raw sessions (real ``ModelSession``s over tiny
+    graphs), as the Open Inference Protocol routes reach them.
+    """
+
+    def __init__(
+        self,
+        *pipelines: Pipeline,
+        loaded: bool = True,
+        sessions: Mapping[str, ModelSession] | None = None,
+    ) -> None:
         self.pipelines = {pipeline.info.name: pipeline for pipeline in pipelines}
-        self.statuses = {name: "ready" if loaded else "loading" for name in self.pipelines}
+        self.sessions = dict(sessions or {})
+        names = [*self.pipelines, *self.sessions]
+        self.statuses = {name: "ready" if loaded else "loading" for name in names}
         self.load_gate = threading.Event()  # load_all waits for it; open unless loading
         self.loaded = threading.Event()
         if loaded:
@@ -154,6 +166,13 @@ class FakeRegistry:
         pipeline = self.pipelines[name]
         assert isinstance(pipeline, kind), f"{name} is a {type(pipeline).__name__}, not a {kind}"
         return pipeline
+
+    def session(self, name: str) -> ModelSession:
+        if name not in self.statuses:
+            raise UnknownModelError(f"no model named {name!r}; models: {list(self.statuses)}")
+        if self.statuses[name] != "ready" or name not in self.sessions:
+            raise ModelNotReadyError(f"model {name!r} is not ready: {self.statuses[name]}")
+        return self.sessions[name]
 
     def describe(self) -> list[dict[str, object]]:
         return [

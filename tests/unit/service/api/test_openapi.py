@@ -28,6 +28,7 @@ def test_openapi_lists_the_routes_with_their_inputs_and_errors(client: TestClien
         "max_detections",
         "classes",
         "format",
+        "mask_format",
     }
     body = detect["requestBody"]["content"]
     assert body["multipart/form-data"]["schema"]["required"] == ["image"]

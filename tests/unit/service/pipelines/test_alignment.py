@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from service.pipelines.alignment import ARCFACE_TEMPLATE, align_face, similarity_transform
 
@@ -24,3 +25,14 @@ def test_align_face_maps_the_landmarks_onto_the_template() -> None:
     for x, y in ARCFACE_TEMPLATE.round().astype(int):
         assert aligned[y, x].min() > 100
     assert aligned[5, 5].max() == 0
+
+
+@pytest.mark.parametrize(("scale", "shift"), [(2.0, 0.0), (3.0, 10.0)])
+def test_align_face_maps_pixel_indices_as_opencvs_warp_affine(scale: float, shift: float) -> None:
+    """OpenCV's alignCrop maps pixel indices (output x -> input scale * x + shift), not pixel
+    centres as Pillow's affine does; at whole-number positions it copies input pixels exactly."""
+    pixels = np.random.default_rng(0).integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    aligned = align_face(pixels, ARCFACE_TEMPLATE * scale + shift)
+    rows, cols = np.mgrid[0:112, 0:112]
+    sampled = pixels[(rows * scale + shift).astype(int), (cols * scale + shift).astype(int)]
+    np.testing.assert_array_equal(aligned, sampled)

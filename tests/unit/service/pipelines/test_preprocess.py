@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
+from service.pipelines import resize as resize_module
 from service.pipelines.preprocess import preprocess
+from service.repository.config import Interpolation
 from service.repository.spec import InputSpec
 
 BASE = InputSpec(
     name="x", dtype="float32", size=(8, 8), dynamic_hw=False, batch=1, layout="NCHW",
     resize="letterbox", resize_short=None, placement="center", pad_value=114, auto_stride=False,
-    stride=32, scale_up=True, color="RGB", scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+    stride=32, scale_up=True, interpolation="linear", color="RGB", scale=1.0,
+    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
 )  # fmt: skip
 
 
@@ -59,20 +64,81 @@ def test_auto_stride_uses_the_minimal_rectangle() -> None:
     assert tensor.shape == (1, 3, 32, 64)
 
 
-def test_a_centre_crop_computes_only_the_crop_and_equals_resize_then_crop() -> None:
-    rng = np.random.default_rng(0)
-    strip = rng.integers(0, 256, (2, 100, 3), dtype=np.uint8)
-    config = replace(BASE, resize="crop", resize_short=256, size=(224, 224))
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_linear_letterbox_is_opencv_resize_then_border_bit_for_bit() -> None:
+    """Ultralytics' LetterBox: cv2.resize(INTER_LINEAR), then cv2.copyMakeBorder(114)."""
+    image = noise(300, 451)
+    tensor, transform = preprocess(image, replace(BASE, size=(64, 64)))
+    left, top, right, bottom = transform.pad_ltrb
+    resized = cv2.resize(image, (64, 43), interpolation=cv2.INTER_LINEAR)
+    expected = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    np.testing.assert_array_equal(tensor[0].transpose(1, 2, 0), expected)
+
+
+@pytest.mark.parametrize(
+    ("interpolation", "flag"),
+    [("area", cv2.INTER_AREA), ("cubic", cv2.INTER_CUBIC), ("nearest", cv2.INTER_NEAREST)],
+)
+def test_each_opencv_filter_is_opencvs(interpolation: Interpolation, flag: int) -> None:
+    image = noise(90, 70)
+    config = replace(BASE, resize="stretch", size=(40, 50), interpolation=interpolation)
+    tensor, _ = preprocess(image, config)
+    expected = cv2.resize(image, (50, 40), interpolation=flag)
+    np.testing.assert_array_equal(tensor[0].transpose(1, 2, 0), expected)
+
+
+def test_antialias_crop_is_pillow_resize_then_centre_crop_bit_for_bit() -> None:
+    """torchvision's Resize(256) + CenterCrop(224) on a PIL image."""
+    image = noise(300, 451)
+    config = replace(BASE, resize="crop", resize_short=256, size=(224, 224), interpolation="antialias")
+    tensor, transform = preprocess(image, config)
+    assert transform.resized_hw == (256, 384)
+    whole = np.asarray(Image.fromarray(image).resize((384, 256), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(tensor[0].transpose(1, 2, 0), whole[16:240, 80:304])
+
+
+def test_shrinking_filters_differ_where_the_reference_would_notice() -> None:
+    """Pillow's bilinear averages a wider neighbourhood when shrinking; OpenCV's does not."""
+    image = noise(400, 400)
+    linear, _ = preprocess(image, replace(BASE, resize="stretch", size=(100, 100)))
+    smooth, _ = preprocess(image, replace(BASE, resize="stretch", size=(100, 100), interpolation="antialias"))
+    assert np.abs(linear - smooth).max() > 50
+    assert smooth.std() < linear.std()  # averaging more pixels: less noise survives
+
+
+@pytest.mark.parametrize(
+    ("interpolation", "tolerance"), [("antialias", 1), ("linear", 1), ("cubic", 1), ("nearest", 0)]
+)
+def test_a_centre_crop_of_an_extreme_strip_computes_only_the_crop(
+    interpolation: Interpolation, tolerance: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the whole-resize limit only the crop is sampled, within a grey level ("area" is
+    sampled linearly there, so it is left out)."""
+    monkeypatch.setattr(resize_module, "MAX_WHOLE_RESIZE_PIXELS", 1_000_000)
+    strip = noise(2, 100)
+    config = replace(BASE, resize="crop", resize_short=256, size=(224, 224), interpolation=interpolation)
     tensor, transform = preprocess(strip, config)
     assert transform.resized_hw == (256, 12800)
-    # The naive way: the whole resized picture, then the crop.
-    whole = np.asarray(Image.fromarray(strip).resize((12800, 256), Image.Resampling.BILINEAR))
-    left = -transform.offset_xy[0]
-    naive = whole[16:240, left : left + 224].astype(np.float32)
-    assert np.abs(tensor[0].transpose(1, 2, 0) - naive).max() <= 1.0
+    # The naive way: the whole resized picture (3.3 megapixels here), then the crop.
+    monkeypatch.setattr(resize_module, "MAX_WHOLE_RESIZE_PIXELS", 10_000_000)
+    naive, _ = preprocess(strip, config)
+    assert np.abs(tensor - naive).max() <= tolerance
 
 
 def test_a_one_pixel_strip_letterboxes_to_at_least_one_pixel() -> None:
     tensor, transform = preprocess(np.zeros((1, 10000, 3), np.uint8), replace(BASE, size=(64, 64)))
     assert transform.resized_hw == (1, 64)
     assert tensor.shape == (1, 3, 64, 64)
+
+
+def test_a_one_over_n_scale_divides_as_ultralytics_and_torchvision_do() -> None:
+    """``im / 255`` in float32; multiplying by float32(1/255) differs in 126 of 256 values."""
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    config = replace(BASE, resize="stretch", size=(16, 16), scale=1 / 255)
+    tensor, _ = preprocess(values, config)
+    expected = values.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+    np.testing.assert_array_equal(tensor, expected)
+    assert (expected != values.transpose(2, 0, 1)[None] * np.float32(1 / 255)).sum() == 3 * 126

@@ -212,6 +212,7 @@ def test_a_task_added_to_the_table_alone_is_loaded_served_and_listed(
         "layout": None,
         "labels_count": 3,
         "thresholds": {"dark": 0.25},
+        "interpolation": "linear",
     }
 
 

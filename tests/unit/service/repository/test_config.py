@@ -25,6 +25,7 @@ placement = "center"
 pad_value = 114
 auto_stride = false
 scale_up = true
+interpolation = "linear"
 color = "RGB"
 scale = 0.00392156862745098
 mean = [0.0, 0.0, 0.0]
@@ -70,6 +71,7 @@ def test_every_key_of_the_contract_is_read(tmp_path: Path) -> None:
         "center",
     )
     assert (inp.pad_value, inp.auto_stride, inp.scale_up, inp.color) == (114, False, True, "RGB")
+    assert inp.interpolation == "linear"
     assert inp.scale == pytest.approx(1 / 255)
     assert (inp.mean, inp.std, inp.layout) == ([0.0] * 3, [1.0] * 3, "NCHW")
     out = config.output

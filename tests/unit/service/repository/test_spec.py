@@ -71,7 +71,8 @@ def test_an_ultralytics_export_needs_no_model_toml() -> None:
     assert spec.output.strides == (8, 16, 32)
     assert (spec.output.anchors, spec.output.kind, spec.output.num_keypoints) == ((), None, 0)
     post = spec.postprocess
-    assert (post.confidence, post.iou, post.max_detections) == (0.25, 0.45, 300)
+    # Ultralytics' own predict() defaults (cfg/default.yaml), so default answers are equal.
+    assert (post.confidence, post.iou, post.max_detections) == (0.25, 0.7, 300)
     assert (post.class_agnostic, post.multi_label) == (False, False)
     assert (spec.similarity, spec.providers) == (None, ())
 
@@ -124,11 +125,37 @@ def test_end2end_exports_get_the_end2end_layout() -> None:
     assert resolve_spec(None, sig, None).output.layout == "end2end"
 
 
+def test_rtdetr_exports_stretch_as_ultralytics_rtdetr_predictor() -> None:
+    # RTDETRPredictor.scale_fill: LetterBox(scale_fill=True), a stretch with no padding.
+    rtdetr = signature(outputs=((1, 300, 6),), metadata=ultralytics(head="RTDETRDecoder"))
+    spec = resolve_spec(None, rtdetr, None)
+    assert (spec.input.resize, spec.input.auto_stride) == ("stretch", False)
+    assert spec.output.layout is None  # detection.layouts reads the head from the metadata
+    yolo = signature(outputs=((1, 300, 6),), metadata=ultralytics(head="Detect"))
+    assert resolve_spec(None, yolo, None).input.resize == "letterbox"
+    named = config('task = "detect"\n[output]\nlayout = "rtdetr"')
+    assert resolve_spec(named, signature(outputs=((1, 300, 6),)), ["a"]).input.resize == "stretch"
+    chosen = config('[input]\nresize = "letterbox"')
+    assert resolve_spec(chosen, rtdetr, None).input.resize == "letterbox"  # model.toml wins
+
+
 def test_pose_exports_are_detectors_with_keypoints() -> None:
     meta = {"task": "pose", "imgsz": "[640, 640]", "names": "{0: 'person'}", "kpt_shape": "[17, 3]"}
     cfg = config('[output]\nlayout = "yolov8"')
     spec = resolve_spec(cfg, signature(outputs=((1, 4 + 1 + 17 * 3, 8400),), metadata=meta), None)
     assert (spec.task, spec.output.num_keypoints, spec.labels) == ("detect", 17, ("person",))
+
+
+@pytest.mark.parametrize(
+    ("task", "outputs"),
+    [("segment", ((1, 4 + 3 + 32, 8400), (1, 32, 160, 160))), ("obb", ((1, 4 + 3 + 1, 8400),))],
+)
+def test_segment_and_obb_exports_are_detectors_without_model_toml(
+    task: str, outputs: tuple[tuple[int, ...], ...]
+) -> None:
+    spec = resolve_spec(None, signature(outputs=outputs, metadata=ultralytics(task=task)), None)
+    assert (spec.task, spec.output.layout, spec.input.resize) == ("detect", None, "letterbox")
+    assert spec.labels == ("person", "bicycle", "car")
 
 
 def test_classifier_defaults_to_resize_and_centre_crop_of_logits() -> None:
@@ -187,14 +214,25 @@ def test_no_task_anywhere() -> None:
 
 
 def test_an_unserved_ultralytics_task() -> None:
-    message = refused(None, signature(metadata=ultralytics(task="segment")))
-    assert message.startswith("m/model.onnx: Ultralytics task 'segment' is not served")
+    message = refused(None, signature(metadata=ultralytics(task="depth")))
+    assert message.startswith("m/model.onnx: Ultralytics task 'depth' is not served")
+    assert "segment" in message and "obb" in message
 
 
 def test_no_input_size_anywhere() -> None:
     message = refused(config('task = "detect"'), signature(input_shape=(1, 3, "h", "w")), ["a"])
     assert message.startswith("m/model.toml: key 'input.size' is not set")
     assert "[height, width]" in message
+
+
+def test_nms_iou_defaults_to_the_exporters_own_predict() -> None:
+    yolox = config('task = "detect"\n[output]\nlayout = "yolox"')
+    plain = resolve_spec(yolox, signature(outputs=((1, 8400, 8),)), ["a", "b", "c"])
+    assert plain.postprocess.iou == 0.45  # the YOLOX / YOLOv5 demos
+    exported = resolve_spec(None, signature(metadata=ultralytics()), None)
+    assert exported.postprocess.iou == 0.7  # Ultralytics' predict()
+    chosen = resolve_spec(config("[postprocess]\niou = 0.5"), signature(metadata=ultralytics()), None)
+    assert chosen.postprocess.iou == 0.5
 
 
 def test_a_size_the_graph_cannot_take() -> None:
@@ -325,3 +363,68 @@ def test_spec_is_frozen() -> None:
     spec: ModelSpec = resolve_spec(None, signature(metadata=ultralytics()), None)
     with pytest.raises(AttributeError):
         spec.task = "classify"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('task = "detect"', "linear"),  # cv2.resize INTER_LINEAR: Ultralytics, YOLOX, face demos
+        ('task = "face-detect"', "linear"),
+        ('task = "classify"', "antialias"),  # torchvision's Resize on a PIL image
+        ('task = "detect"\n[input]\ninterpolation = "area"', "area"),
+        ('task = "classify"\n[input]\ninterpolation = "linear"', "linear"),
+    ],
+)
+def test_interpolation_follows_the_task_unless_model_toml_says(toml: str, expected: str) -> None:
+    spec = resolve_spec(config(toml), signature(outputs=((1, 3),)), ["a", "b", "c"])
+    assert spec.input.interpolation == expected
+
+
+def test_an_unknown_interpolation_is_refused() -> None:
+    with pytest.raises(ModelConfigError, match=r"input\.interpolation"):
+        config('[input]\ninterpolation = "lanczos"')
+
+
+def test_style_models_that_resize_themselves_refuse_interpolation() -> None:
+    cfg = config('task = "stylize"\n[input]\ninterpolation = "linear"')
+    message = refused(cfg, signature())
+    assert message.startswith("m/model.toml: input.interpolation is only used with task detect")
+
+
+def test_dynamic_ultralytics_exports_letterbox_to_the_minimal_rectangle() -> None:
+    """predict()'s rect: LetterBox(auto=True) whenever the export takes any input size."""
+    dynamic = signature(input_shape=("batch", 3, "height", "width"), metadata=ultralytics())
+    assert resolve_spec(None, dynamic, None).input.auto_stride is True
+    static = signature(metadata=ultralytics())
+    assert resolve_spec(None, static, None).input.auto_stride is False
+    fixed = config("[input]\nauto_stride = false")  # predict(rect=False)
+    assert resolve_spec(fixed, dynamic, None).input.auto_stride is False
+    # A YOLOv5-repository export (stride and names, no task): its detect.py letterboxes ONNX
+    # models to the full size.
+    yolov5 = signature(
+        input_shape=("batch", 3, "height", "width"), metadata={"stride": "32", "names": COCO3}
+    )
+    sized = config('task = "detect"\n[input]\nsize = [640, 640]')
+    assert resolve_spec(sized, yolov5, None).input.auto_stride is False
+
+
+def test_ultralytics_classify_exports_give_probabilities() -> None:
+    """Their head ends in a softmax; a second one would flatten every score to ~1/classes."""
+    meta = {"task": "classify", "imgsz": "[224, 224]", "names": COCO3}
+    sig = signature(input_shape=(1, 3, 224, 224), outputs=((1, 3),), metadata=meta)
+    spec = resolve_spec(None, sig, None)
+    assert (spec.output.kind, spec.input.resize, spec.input.resize_short) == (
+        "probabilities",
+        "crop",
+        224,
+    )
+    assert (spec.input.interpolation, spec.input.mean, spec.input.std) == (
+        "antialias",
+        (0.0,) * 3,
+        (1.0,) * 3,
+    )
+    logits = config('[output]\nkind = "logits"')
+    assert resolve_spec(logits, sig, None).output.kind == "logits"  # model.toml still wins
+    plain = config('task = "classify"')  # no Ultralytics metadata: torchvision-style logits
+    sig_plain = signature(input_shape=(1, 3, 224, 224), outputs=((1, 3),))
+    assert resolve_spec(plain, sig_plain, ["a", "b", "c"]).output.kind == "logits"
