@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
+import cv2
 import numpy as np
 from fastapi import Query
+from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -134,12 +136,25 @@ def face_timings(
 async def enrol_faces(
     context: AppContext, analyzer: FaceAnalyzer, subject: str, faces: Sequence[FoundFace]
 ) -> list[FaceRecord]:
-    """Store each face as its own gallery face of ``subject`` (one transaction)."""
-    new = [NewFace(face.embedding, face.box) for face in faces]
+    """Store each face as its own gallery face of ``subject`` (one transaction), with its
+    aligned crop when ``VISION_GALLERY_KEEP_CROPS`` is on."""
+    keep = context.settings.gallery_keep_crops
+    new = [
+        NewFace(face.embedding, face.box, crop_png(face.aligned) if keep else None)
+        for face in faces
+    ]
     records: list[FaceRecord] = await run_in_threadpool(
         context.gallery.enrol, subject, analyzer.embedder.info.name, new
     )
     return records
+
+
+def crop_png(aligned: NDArray[np.uint8] | None) -> bytes | None:
+    """The aligned RGB crop as PNG (lossless: ``gallery reembed`` embeds exactly it again)."""
+    if aligned is None:
+        return None
+    encoded, png = cv2.imencode(".png", cv2.cvtColor(aligned, cv2.COLOR_RGB2BGR))
+    return png.tobytes() if encoded else None
 
 
 async def search_gallery(

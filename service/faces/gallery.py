@@ -87,6 +87,41 @@ class Gallery:
                 raise UnknownFaceError(f"subject {shown(subject)} has no face {shown(face_id)}")
             self._forget(subject, {face_id})
 
+    def face(self, face_id: str) -> FaceRecord | None:
+        """The stored face with this id, whoever's it is."""
+        with self._lock:
+            for faces in self._faces.values():
+                for record in faces:
+                    if record.face_id == face_id:
+                        return record
+        return None
+
+    def crop(self, face_id: str) -> bytes | None:
+        """The aligned crop (PNG) kept for the face, if crops were kept when it was enrolled."""
+        return self.store.crop(face_id)
+
+    def rename_subject(self, subject: str, new: str) -> int:
+        """Give every face of ``subject`` to ``new`` (merged into it if it exists)."""
+        subject, new = normalised(subject), normalised(new)
+        with self._lock:
+            if subject not in self._faces:
+                raise UnknownSubjectError(f"no subject {shown(subject)} is enrolled")
+            moved = self.store.rename_subject(subject, new)
+            self._reload()
+        return moved
+
+    def reembed(self, model: str, embeddings: dict[str, NDArray[np.float32]]) -> None:
+        """Replace the faces' embeddings (by face id) with ``model``'s, in one transaction."""
+        with self._lock:
+            self.store.replace_embeddings(model, embeddings)
+            self._reload()
+
+    def _reload(self) -> None:
+        """Rebuild the subjects and indexes from the store (after a rename or re-embedding)."""
+        self._faces = {}
+        self._indexes = {}
+        self._remember(self.store.all())
+
     def search(
         self, model: str, queries: NDArray[np.float32], *, threshold: float, top_k: int
     ) -> list[GalleryMatch]:

@@ -29,6 +29,7 @@ class FoundFace:
     confidence: float | None
     landmarks: NDArray[np.float32] | None
     embedding: NDArray[np.float32]
+    aligned: NDArray[np.uint8] | None = None  # the 112x112 crop the embedder saw (RGB)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class FaceAnalyzer:
                     confidence=float(found.confidence[i]),
                     landmarks=landmarks.astype(np.float32),
                     embedding=embedded.vector,
+                    aligned=embedded.aligned,
                 )
             )
         return FaceAnalysis(faces=faces, timings=Timings.sum([found.timings, *embed_timings]))
@@ -85,6 +87,7 @@ class FaceAnalyzer:
             confidence=None,
             landmarks=None,
             embedding=embedded.vector,
+            aligned=embedded.aligned,
         )
         return FaceAnalysis(faces=[face], timings=embedded.timings)
 

@@ -7,6 +7,7 @@ from functools import partial
 
 from fastapi import APIRouter, Request
 
+from service.api.compat.aliases import Alias, aliases
 from service.api.compat.answers import (
     DetectionAnswer,
     Envelope,
@@ -48,12 +49,19 @@ async def detection(
     "The detectors /v1/vision/custom/{model} serves (Blue Iris asks for it)",
 )
 async def custom_models(context: Context) -> ModelListAnswer:
-    described = context.models.describe()
-    return ModelListAnswer(
-        models=[
-            str(m["name"]) for m in described if m["task"] == "detect" and m["status"] == "ready"
-        ]
-    )
+    """Ready detectors, then the aliases whose detector is ready. A model that is not pulled
+    or failed to load has no ``task`` in ``describe()``: it is simply not listed."""
+    ready = [
+        str(m["name"])
+        for m in context.models.describe()
+        if m.get("task") == "detect" and m.get("status") == "ready"
+    ]
+    named = [
+        name
+        for name, alias in aliases(context.settings.custom_model_aliases).items()
+        if name not in ready and (alias.model in ready if alias.model else ready)
+    ]
+    return ModelListAnswer(models=ready + named)
 
 
 @deepstack_post(
@@ -65,8 +73,15 @@ async def custom_models(context: Context) -> ModelListAnswer:
 async def custom_detection(
     model: str, request: Request, context: Context, clock: Clock, form: DeepStackFormDep
 ) -> DetectionAnswer:
+    """``model`` is a detector's name or an alias (``VISION_CUSTOM_MODEL_ALIASES``, and
+    CodeProject.AI's ``ipcam-*`` names by default)."""
     confidence = form.probability(MIN_CONFIDENCE)
-    return await _detect_objects(request, context, clock, form.image(), confidence, model=model)
+    alias = aliases(context.settings.custom_model_aliases).get(model)
+    if alias is None or model in context.models.status():
+        return await _detect_objects(request, context, clock, form.image(), confidence, model)
+    return await _detect_objects(
+        request, context, clock, form.image(), confidence, alias.model, alias
+    )
 
 
 @deepstack_post(router, "/face", FaceDetectionAnswer, "DeepStack face detection")
@@ -103,10 +118,12 @@ async def _detect_objects(
     image: bytes,
     min_confidence: float | None,
     model: str | None = None,
+    alias: Alias | None = None,
 ) -> DetectionAnswer:
     detector = ready_pipeline(context, request, Detector, model)
     confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-    run = partial(detector.run, confidence=confidence)
+    classes = alias.class_ids(detector.labels) if alias is not None else None
+    run = partial(detector.run, confidence=confidence, classes=classes)
     inferred: Inferred[DetectionResult] = await infer_uploads(
         context, {IMAGE_FIELD: image}, run, model=detector.info.name, clock=clock
     )
@@ -118,7 +135,7 @@ async def _detect_objects(
             label=found.labels[i],
             confidence=float(found.confidence[i]),
         )
-        for i in _best_first(found)
+        for i in _best_first(found)[: context.settings.deepstack_max_predictions]
     ]
     return DetectionAnswer(
         **Envelope.about(detector.info, "detect", inferred.timings),

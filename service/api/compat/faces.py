@@ -8,6 +8,8 @@ against the embedder's calibrated threshold, reported on DeepStack's 0-1 ``confi
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import numpy as np
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +38,7 @@ from service.api.face_work import (
 )
 from service.api.server_timing import Clock
 from service.api.uploads import IMAGE_FIELD
-from service.faces import validate_subject
+from service.faces import UnknownSubjectError, validate_subject
 
 router = APIRouter(prefix="/vision/face")
 USERID = "userid"
@@ -57,9 +59,7 @@ async def register(
     without a face stores nothing (422 naming it)."""
     analyzer = face_analyzer(context, request, None, None)
     subject = validate_subject(_userid(form))
-    analysed = await analyse_uploads(
-        context, analyzer, form.images(), clock, one_face_each=True
-    )
+    analysed = await analyse_uploads(context, analyzer, form.images(), clock, one_face_each=True)
     await enrol_faces(context, analyzer, subject, analysed.largest_faces())
     timings = face_timings(context, analyzer, analysed, clock)
     return RegisterAnswer(**Envelope.about(analyzer.embedder.info, "register-face", timings))
@@ -110,8 +110,11 @@ async def list_faces(context: Context) -> FaceListAnswer:
 
 @deepstack_post(router, "/delete", Succeeded, "Delete a userid and all its faces")
 async def delete_face(context: Context, form: DeepStackFormDep) -> Succeeded:
-    """404 when no such userid is registered."""
-    await run_in_threadpool(context.gallery.delete_subject, _userid(form))
+    """Idempotent, as DeepStack and CodeProject.AI answer it: an unknown userid is 200
+    ``success: true`` too (Viseron deletes before it registers; deepstack-sdk raises on an
+    error). The native ``DELETE /faces/{subject}`` keeps its 404."""
+    with suppress(UnknownSubjectError):  # already gone: what the client asked for is true
+        await run_in_threadpool(context.gallery.delete_subject, _userid(form))
     return Succeeded()
 
 

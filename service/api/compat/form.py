@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -31,6 +32,7 @@ URLENCODED = "application/x-www-form-urlencoded"
 FORM_TYPES = (MULTIPART, URLENCODED)
 _MAX_FIELDS = 64
 _PARSED = "deepstack_form"  # the request.state attribute that keeps the parsed form
+_NAMELESS = "\x00nameless"  # what a part without a name is called until it is dropped
 
 FieldWatcher = Callable[[str, str], None]
 """Called with each text field's name and value as soon as the field has arrived."""
@@ -148,9 +150,19 @@ class _WatchedMultiPart(MultiPartParser):
         )
         self._on_field = on_field
 
+    def on_headers_finished(self) -> None:
+        """A part without ``name`` gets a placeholder one (Starlette refuses it), so that
+        ``_collect`` can drop it."""
+        part = self._current_part
+        if b"name" not in parse_options_header(part.content_disposition)[1]:
+            disposition = part.content_disposition or b"form-data"
+            part.content_disposition = disposition + b'; name="%s"' % _NAMELESS.encode()
+        super().on_headers_finished()
+
     def on_part_end(self) -> None:
         super().on_part_end()
-        _tell(self._on_field, *self.items[-1])
+        if self.items[-1][0] != _NAMELESS:
+            _tell(self._on_field, *self.items[-1])
 
 
 def _tell(on_field: FieldWatcher, name: str, value: str | UploadFile) -> None:
@@ -162,6 +174,8 @@ async def _collect(data: FormData) -> DeepStackForm:
     fields: dict[str, str] = {}
     files: list[tuple[str, bytes]] = []
     for name, value in data.multi_items():
+        if name == _NAMELESS:
+            continue
         if isinstance(value, UploadFile):
             files.append((name, await value.read()))
         else:

@@ -149,17 +149,24 @@ def test_blue_iris_detection_and_model_list(client: TestClient, detector: FakeDe
     assert detector.calls[0]["confidence"] == 0.55
 
     listed = ok(client.post("/v1/vision/custom/list"))
-    assert listed["models"] == ["fake-detector"]
+    # the detector, then CodeProject.AI's names that are aliases of it by default
+    assert listed["models"] == [
+        "fake-detector",
+        "ipcam-general",
+        "ipcam-dark",
+        "ipcam-animal",
+        "ipcam-combined",
+    ]
 
 
 def test_custom_model_by_name(client: TestClient) -> None:
     body = ok(post(client, "/v1/vision/custom/fake-detector", wire.deepstack_python(encode())))
     assert body["moduleId"] == "fake-detector"
 
-    missing = post(client, "/v1/vision/custom/ipcam-general", wire.deepstack_python(encode()))
+    missing = post(client, "/v1/vision/custom/license-plate", wire.deepstack_python(encode()))
     assert missing.status_code == 404
     assert missing.json()["success"] is False
-    assert "ipcam-general" in missing.json()["error"]
+    assert "license-plate" in missing.json()["error"]
 
 
 # -- faces -----------------------------------------------------------------------------------
@@ -210,9 +217,12 @@ def test_register_recognise_list_delete_as_deepstack_python(client: TestClient) 
     ok(client.post("/v1/vision/face/delete", content=b"userid=alice", headers=URLENCODED))
     # deepstack-sdk listFaces(): data={"api_key": None} — an empty urlencoded body
     assert ok(client.post("/v1/vision/face/list", content=b"", headers=URLENCODED))["faces"] == []
+    # Idempotent, as DeepStack and CodeProject.AI answer it (Viseron deletes before it
+    # registers; deepstack-sdk raises on anything else)
     again = client.post("/v1/vision/face/delete", content=b"userid=alice", headers=URLENCODED)
-    assert again.status_code == 404
-    assert again.json()["success"] is False
+    assert (again.status_code, again.json()) == (200, {"success": True, "code": 200})
+    # the native route keeps its honest 404
+    assert client.delete("/faces/alice").status_code == 404
 
 
 NEAR = (60, 191, 0)  # cosine with red: 60 / hypot(60, 191) = 0.2998, just under τ = 0.363
@@ -289,7 +299,7 @@ def _failure(response: object, status: int) -> str:
         (
             "/v1/vision/face/register",
             wire.deepstack_python(solid(BLACK), userid="alice"),
-            422,
+            400,  # as DeepStack answered it (README: the register-failure policy)
             "no face",
         ),
         (
