@@ -43,7 +43,6 @@ import importlib.util
 import os
 import platform
 import queue
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from typing import Any
 import httpx
 import numpy as np
 import onnxruntime as ort
+from loadkit import serve_from  # bench/ is on sys.path when this file runs
 
 from service.pipelines.detector import Detector
 from service.pipelines.images import decode_image
@@ -235,48 +235,13 @@ def pull_models(mirror: Path, models_dir: Path, names: tuple[str, ...]) -> None:
             raise SystemExit(f"pull failed ({done.returncode}):\n{done.stderr}")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_server(models_dir: Path, log_path: Path) -> Iterator[tuple[str, int]]:
-    """A ``python -m service serve`` subprocess, yielded (base URL, pid) once it is ready."""
-    port = free_port()
-    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--models-dir", str(models_dir)]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base_url, server, log_path)
-        yield base_url, server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_ready(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    with httpx.Client(base_url=base_url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited ({server.returncode}):\n{log_tail(log_path)}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/health/ready").status_code == 200:
-                    return
-            time.sleep(0.2)
-    raise SystemExit(f"the server was not ready in {READY_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}")
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    """A ``python -m service serve`` subprocess of this checkout with this environment's
+    ``VISION_*`` settings, yielded (base URL, pid) once it is ready."""
+    settings = {key: value for key, value in os.environ.items() if key.startswith("VISION_")}
+    with serve_from("service", REPO_ROOT, models_dir, log_path, settings) as server:
+        yield server.url, server.pid
 
 
 def multipart_body(image: bytes, filename: str) -> tuple[bytes, str]:

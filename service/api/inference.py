@@ -41,9 +41,7 @@ class Inferred(Generic[R]):
     timings: TimingsMs
 
 
-def ready_pipeline(
-    context: AppContext, request: Request, kind: type[P], name: str | None
-) -> P:
+def ready_pipeline(context: AppContext, request: Request, kind: type[P], name: str | None) -> P:
     """The ready model of ``kind`` (``name``, or the task's default); the registry refuses
     unknown (404) and not-ready (503) models."""
     pipeline = context.models.get(kind, name)
@@ -59,7 +57,10 @@ async def infer(
     model: str,
     clock: StageClock,
 ) -> Inferred[R]:
-    """Read the upload, then decode and ``run`` it off the event loop within a slot."""
+    """Read the upload, then decode and ``run`` it off the event loop within a slot.
+
+    ``AdmissionGateMiddleware`` has already counted the request in line (or refused it with its
+    body unread) and reserves the body's bytes as it is read here."""
     uploads = {IMAGE_FIELD: await read_image(request)}
     return await infer_uploads(context, uploads, run, model=model, clock=clock)
 
@@ -74,9 +75,8 @@ async def infer_uploads(
 ) -> Inferred[R]:
     """``infer`` for uploads a route has read itself: each is decoded (errors name its field)
     and ``run`` gets their pixels in order; ``Inferred.image`` is the first."""
-    image, result = await run_blocking(
-        context, _decode_and_run, uploads, context.settings.max_pixels, run, clock
-    )
+    limits = _DecodeLimits(context.settings.max_pixels, context.settings.max_decoded_bytes)
+    image, result = await run_blocking(context, _decode_and_run, uploads, limits, run, clock)
     timings = observed_timings(context, model, clock, result.timings)
     return Inferred(image=image, result=result, timings=timings)
 
@@ -106,12 +106,27 @@ def observed_timings(
     return timings
 
 
+@dataclass(frozen=True)
+class _DecodeLimits:
+    max_pixels: int
+    max_decoded_bytes: int
+
+
 def _decode_and_run(
-    uploads: Mapping[str, bytes], max_pixels: int, run: Callable[..., R], clock: StageClock
+    uploads: Mapping[str, bytes], limits: _DecodeLimits, run: Callable[..., R], clock: StageClock
 ) -> tuple[DecodedImage, R]:
     """One trip to the thread pool for both blocking stages."""
     with clock.stage("decode"):
         images = [
-            decode_image(data, max_pixels=max_pixels, name=name) for name, data in uploads.items()
+            decode_image(
+                data,
+                max_pixels=limits.max_pixels,
+                max_decoded_bytes=limits.max_decoded_bytes,
+                name=name,
+            )
+            for name, data in uploads.items()
         ]
+    clock.notices.extend(
+        f"{name}: {i.notice}" for name, i in zip(uploads, images, strict=True) if i.notice
+    )
     return images[0], run(*(image.pixels for image in images))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -41,7 +42,8 @@ async def read_images(
     if media_type == MULTIPART:
         return await _from_multipart(request, names, optional)
     if _is_json(media_type):
-        return _from_json(await request.body(), names, optional)
+        # Parsing and base64 of up to max_body_bytes: off the event loop, so probes stay fast.
+        return await run_in_threadpool(_from_json, await request.body(), names, optional)
     raise _unsupported(media_type, names)
 
 
@@ -79,7 +81,9 @@ async def read_enrolment(request: Request, *, max_images: int) -> Enrolment:
     if media_type == MULTIPART:
         subject, images = await _enrolment_from_multipart(request, max_images)
     elif _is_json(media_type):
-        subject, images = _enrolment_from_json(await request.body(), max_images)
+        subject, images = await run_in_threadpool(
+            _enrolment_from_json, await request.body(), max_images
+        )
     else:
         raise _unsupported(media_type, (SUBJECT_FIELD, IMAGE_FIELD))
     return Enrolment(subject=subject, images=images)
@@ -171,6 +175,10 @@ def _json_object(body: bytes, names: Sequence[str]) -> dict[str, Any]:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # ~1,000 nested arrays in 2 kB; json.loads gives up by recursing
+        raise MalformedRequestError(
+            "the JSON body is nested too deeply; send a flat object of base64 strings"
+        ) from None
     if not isinstance(payload, dict):
         raise MalformedRequestError(
             f"the JSON body must be an object with {_fields(names)}, not {type(payload).__name__}"

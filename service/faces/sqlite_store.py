@@ -13,14 +13,15 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from service.faces.store import FaceRecord, GalleryError, NewFace
+from service.faces.store import FaceRecord, GalleryError, GalleryFullError, NewFace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: face_crops (version 1 files are upgraded in place: one new table)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS faces (
     face_id    TEXT PRIMARY KEY,
@@ -32,6 +33,10 @@ CREATE TABLE IF NOT EXISTS faces (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS faces_subject ON faces (subject);
+CREATE TABLE IF NOT EXISTS face_crops (
+    face_id TEXT PRIMARY KEY REFERENCES faces (face_id) ON DELETE CASCADE,
+    png     BLOB NOT NULL
+);
 """
 _COLUMNS = "face_id, subject, model, dim, embedding, x1, y1, x2, y2, created_at"
 
@@ -48,8 +53,9 @@ class SqliteFaceStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute("PRAGMA foreign_keys=ON")  # a face's crop goes with its row
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise GalleryError(
                     f"{path}: gallery schema version {version} is newer than this service "
                     f"understands ({SCHEMA_VERSION})"
@@ -73,7 +79,7 @@ class SqliteFaceStore:
             )
             for face in faces
         ]
-        with self._lock:
+        with self._lock, _storage_errors(self.path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
@@ -91,10 +97,19 @@ class SqliteFaceStore:
                         for r in records
                     ],
                 )
+                self._db.executemany(
+                    "INSERT INTO face_crops (face_id, png) VALUES (?,?)",
+                    [
+                        (r.face_id, f.crop)
+                        for r, f in zip(records, faces, strict=True)
+                        if f.crop is not None
+                    ],
+                )
+                self._db.execute("COMMIT")  # may fail too when the disk is full
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
         return records
 
     def all(self) -> list[FaceRecord]:
@@ -113,19 +128,75 @@ class SqliteFaceStore:
         ]
 
     def delete_subject(self, subject: str) -> list[str]:
-        with self._lock:
+        with self._lock, _storage_errors(self.path):
             rows = self._db.execute(
                 "DELETE FROM faces WHERE subject = ? RETURNING face_id", (subject,)
             ).fetchall()
         return [face_id for (face_id,) in rows]
 
     def delete_face(self, subject: str, face_id: str) -> bool:
-        with self._lock:
+        with self._lock, _storage_errors(self.path):
             cursor = self._db.execute(
                 "DELETE FROM faces WHERE subject = ? AND face_id = ?", (subject, face_id)
             )
         return cursor.rowcount > 0
 
+    def crop(self, face_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT png FROM face_crops WHERE face_id = ?", (face_id,)
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def crops(self) -> dict[str, bytes]:
+        with self._lock:
+            rows = self._db.execute("SELECT face_id, png FROM face_crops").fetchall()
+        return {face_id: bytes(png) for face_id, png in rows}
+
+    def rename_subject(self, subject: str, new: str) -> int:
+        with self._lock, _storage_errors(self.path):
+            cursor = self._db.execute(
+                "UPDATE faces SET subject = ? WHERE subject = ?", (new, subject)
+            )
+        return cursor.rowcount
+
+    def replace_embeddings(self, model: str, embeddings: dict[str, np.ndarray]) -> None:
+        with self._lock, _storage_errors(self.path):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE faces SET model = ?, dim = ?, embedding = ? WHERE face_id = ?",
+                    [
+                        (model, int(v.size), np.asarray(v, "<f4").tobytes(), face_id)
+                        for face_id, v in embeddings.items()
+                    ],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+# SQLITE_FULL is ENOSPC; a write refused with any other errno (EFBIG past a file-size limit,
+# EDQUOT past a quota) comes back as an SQLITE_IOERR_* code: the volume took nothing either way.
+_NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
+
+
+@contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """A write the volume refused becomes ``GalleryFullError`` (507), not an anonymous 500."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is None or code & 0xFF not in _NO_ROOM:
+            raise
+        raise GalleryFullError(
+            f"the gallery's volume refused the write ({error}); nothing was stored or "
+            f"deleted: free space on the volume of {path.name} and retry"
+        ) from None

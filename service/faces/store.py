@@ -32,12 +32,17 @@ class UnknownFaceError(GalleryError):
     """The subject has no face with that id (404)."""
 
 
+class GalleryFullError(GalleryError):
+    """The gallery's volume is full: the write was rolled back, nothing is half-stored (507)."""
+
+
 @dataclass(frozen=True)
 class NewFace:
     """A face to enrol: its embedding and where it was found in the uploaded image."""
 
     embedding: NDArray[np.float32]
     box: tuple[float, float, float, float]
+    crop: bytes | None = None  # the aligned 112x112 face as PNG, kept only when asked to
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,22 @@ class FaceStore(Protocol):
 
     def delete_face(self, subject: str, face_id: str) -> bool:
         """Remove one face of ``subject``; False when there is no such face."""
+        ...
+
+    def crop(self, face_id: str) -> bytes | None:
+        """The stored aligned crop (PNG) of a face; None when none was kept."""
+        ...
+
+    def crops(self) -> dict[str, bytes]:
+        """Every stored crop by face id (for ``gallery reembed``)."""
+        ...
+
+    def rename_subject(self, subject: str, new: str) -> int:
+        """Move every face of ``subject`` to ``new`` (merging) in one statement; how many."""
+        ...
+
+    def replace_embeddings(self, model: str, embeddings: dict[str, NDArray[np.float32]]) -> None:
+        """Give the faces ``embeddings`` (by face id) made by ``model``, in one transaction."""
         ...
 
     def close(self) -> None: ...

@@ -31,6 +31,12 @@ def validate_subject(name: str) -> str:
         )
     if normal != normal.strip():
         raise InvalidSubjectError("subject must not start or end with whitespace")
+    if normal.strip(".") == "":
+        # "." and ".." are dot segments: browsers and curl normalise them out of
+        # DELETE /faces/{subject}, so such a subject could never be deleted again.
+        raise InvalidSubjectError(
+            f"subject {normal!r} is only dots, which URLs cannot address; add a letter or digit"
+        )
     for position, char in enumerate(normal):
         if char in _PUNCTUATION or unicodedata.category(char)[0] in _ALLOWED_CATEGORIES:
             continue

@@ -1,10 +1,18 @@
-"""``/health/live`` and ``/health/ready``: probes for orchestrators; they need no API key."""
+"""``/health/live`` and ``/health/ready``: probes for orchestrators; they need no API key.
+
+Being open, readiness must not leak what only keyed callers may see: with ``VISION_API_KEY``
+set, a caller without the key gets each model's status word (``error``, not the onnxruntime
+message with the model's absolute path); the details stay in ``GET /models`` and the log.
+"""
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 
-from service.api.context import Context
+from service.api.context import AppContext, Context
+from service.api.limits import API_KEY_HEADER
 from service.api.problems import NOT_READY, problem_response
 from service.api.routes.responses import problem_responses
 from service.api.schemas import LiveResponse, ReadyResponse
@@ -27,6 +35,8 @@ async def live() -> LiveResponse:
 def ready(request: Request, context: Context) -> ReadyResponse | Response:
     """200 once every configured model is loaded and warmed; 503 with each one's status before."""
     statuses = context.models.status()
+    if not _may_see_details(request, context):
+        statuses = {name: status_word(status) for name, status in statuses.items()}
     if context.models.ready:
         return ReadyResponse(models=statuses)
     waiting = {name: status for name, status in statuses.items() if status != "ready"}
@@ -37,3 +47,17 @@ def ready(request: Request, context: Context) -> ReadyResponse | Response:
         instance=request.url.path,
         extra={"models": statuses},
     )
+
+
+def status_word(status: str) -> str:
+    """``error: <why>`` -> ``error``; the words (loading, ready, not pulled) stay as they are."""
+    return status.split(":", 1)[0].strip()
+
+
+def _may_see_details(request: Request, context: AppContext) -> bool:
+    """Without a key configured everyone may; with one, only a caller sending it."""
+    key = context.settings.api_key
+    if key is None:
+        return True
+    given = request.headers.get(API_KEY_HEADER, "")
+    return hmac.compare_digest(given.encode(), key.get_secret_value().encode())
