@@ -12,14 +12,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from service.gallery_cli import add_gallery_command
 from service.repository.catalog import CATALOG_FILE, Catalog, bundled_catalog_path, load_catalog
 from service.repository.errors import RepositoryError
-from service.repository.pull import TextProgress, pull
+from service.repository.pull import TextProgress, pull, summary
+from service.runtime.errors import ProviderUnavailableError
+from service.runtime.malloc_arenas import cap_malloc_arenas
 from service.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; the exit status is 0 on success, 1 on a refused pull, 2 on misuse."""
+    """Run one subcommand; the exit status is 0 on success, 1 on a refused pull, 2 on misuse,
+    3 when ``serve`` is told to require a GPU and none is usable."""
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
@@ -69,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         "--models-dir", type=Path, help=f"default: VISION_MODELS_DIR or {settings.models_dir}"
     )
     serve_cmd.set_defaults(run=_serve)
+    add_gallery_command(commands, settings)
     return parser
 
 
@@ -86,7 +91,7 @@ def _pull(args: argparse.Namespace) -> int:
         progress=TextProgress(sys.stderr),
         everything=args.everything,
     )
-    print(f"done: {len(pulled)} file(s) ready in {models_dir}", file=sys.stderr)
+    print(summary(pulled, models_dir), file=sys.stderr)
     return 0
 
 
@@ -112,7 +117,12 @@ def _listing(catalog: Catalog, models_dir: Path) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from service.api import serve  # imported here: `pull` must not pay for the web stack
 
-    serve(host=args.host, port=args.port, models_dir=args.models_dir)
+    cap_malloc_arenas()  # before any thread: see service.runtime.malloc_arenas
+    try:
+        serve(host=args.host, port=args.port, models_dir=args.models_dir)
+    except ProviderUnavailableError as exc:  # VISION_REQUIRE_GPU=true without a usable GPU
+        print(f"error: VISION_REQUIRE_GPU is set but {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="Mirror for `pull`: a directory or HTTP base URL holding the catalog's files "
         "under their file names; unset = each file's source URL from the catalog.",
     )
+    models_watch_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds between looks at the models folder: a model pulled or added while "
+        "the server runs is loaded without a restart; 0 = only on POST /models/reload.",
+    )
 
     # -- execution providers ----------------------------------------------------------------
     providers: Annotated[list[str], NoDecode] = Field(
@@ -124,6 +130,42 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         default=64, ge=0, description="Requests allowed to wait; beyond it, 503 with Retry-After."
     )
+    max_decoded_bytes: int = Field(
+        default=160 * 1024 * 1024,
+        gt=0,
+        description="Largest decoded image in memory, width x height x bytes per pixel of its "
+        "decoded mode, checked from the header (422 above it); max_concurrency times this, "
+        "plus the models, must fit the container's memory.",
+    )
+    max_inflight_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Bytes of request bodies read or held at once, all requests together; a "
+        "request waits, its body unread, until its Content-Length fits.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's headers (from opening, "
+        "or from the previous answer); then it is closed.",
+    )
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request may take to deliver its whole body once reading starts "
+        "(408 after it).",
+    )
+    max_connections: int = Field(
+        default=1024,
+        ge=1,
+        description="Open connections and requests served at once; beyond it uvicorn answers "
+        "503 (plain text) at once.",
+    )
+    graceful_shutdown_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, seconds to let requests in flight finish before closing.",
+    )
     stylize_max_side: int = Field(
         default=2048,
         ge=32,
@@ -139,6 +181,40 @@ class Settings(BaseSettings):
     max_enrol_images: int = Field(
         default=16, ge=1, le=256, description="Most images one POST /faces may enrol."
     )
+    gallery_keep_crops: bool = Field(
+        default=False,
+        description="Also store the aligned 112x112 crop of every enrolled face (biometric "
+        "data: a photo of the face) so that GET /api/v1/recognition/faces/{id}/img can return "
+        "it and `python -m service gallery reembed` can move the gallery to a new embedder.",
+    )
+
+    # -- DeepStack / CodeProject.AI and CompreFace compatibility ----------------------------
+    custom_model_aliases: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Extra names for /v1/vision/custom/{name}: name=model[:label|label,...], "
+        "comma-separated; an empty model is the default detector. CodeProject.AI's ipcam-general, "
+        "ipcam-dark, ipcam-animal and ipcam-combined are mapped by default.",
+    )
+    deepstack_max_predictions: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most predictions a /v1/vision detection answer holds (the best ones); "
+        "unset = all. Set 20 for Frigate's deepstack detector, which fails on more.",
+    )
+
+    @field_validator("custom_model_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value: Any) -> Any:
+        """``ipcam-general=yolox_nano,plates=lpr`` → a dict."""
+        if isinstance(value, str):
+            entries: dict[str, str] = {}
+            for entry in filter(str.strip, value.split(",")):
+                name, equals, target = entry.partition("=")
+                if not equals or not name.strip():
+                    raise ValueError(f"{entry.strip()!r} is not name=model[:label|label]")
+                entries[name.strip()] = target.strip()
+            return entries
+        return value
 
     @field_validator("providers", mode="before")
     @classmethod

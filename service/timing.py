@@ -24,6 +24,8 @@ class StageClock:
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self._ms: dict[str, float] = {}
+        #: What the request's work ignored on the way (e.g. unreadable EXIF), for a header.
+        self.notices: list[str] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

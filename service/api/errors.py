@@ -40,6 +40,10 @@ class BodyTooLargeError(ApiError):
     """The body is, or streams past, ``max_body_bytes`` (413)."""
 
 
+class BodyTimeoutError(ApiError):
+    """The body did not arrive within ``body_timeout_s`` (408): a dribbler holds no slot."""
+
+
 class UnsupportedMediaTypeError(ApiError):
     """The body's Content-Type is not one the route reads (415)."""
 

@@ -26,6 +26,9 @@ from service.api.problems import problem_for_exception
 API_KEY_HEADER = "X-API-Key"
 OPEN_PREFIXES = ("/health/", "/v2/health/")  # probes (ours, OIP's) must work without the key
 OPEN_PAGE = ("/", "/ui/")  # the browser page and its assets: the page asks for the key
+# The API's description and its pages hold no data; Swagger's "Authorize" supplies the key.
+OPEN_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_DOCS_ASSETS = "/docs-assets/"
 COMPAT_PREFIX = "/v1"  # DeepStack's API (service.api.compat): its router checks the key
 OIP_PREFIX = "/v2"  # the Open Inference Protocol (service.api.oip): keyed like our own routes
 
@@ -54,9 +57,13 @@ class RequestLimitsMiddleware:
         if self._api_key is None or _is_open(_route_path(scope)) or is_compat_path(scope):
             return
         given = _header(scope, b"x-api-key")
-        if given is None:
+        if given is not None:
+            check_key(given, self._api_key, f"the {API_KEY_HEADER} header")
+            return
+        bearer = _bearer(scope)  # what Prometheus (authorization:, bearer_token) sends
+        if bearer is None:
             raise UnauthorizedError(f"this service requires the {API_KEY_HEADER} header")
-        check_key(given, self._api_key, f"the {API_KEY_HEADER} header")
+        check_key(bearer, self._api_key, "the Authorization header")
 
     def _check_declared_length(self, scope: Scope) -> None:
         declared = _header(scope, b"content-length")
@@ -124,10 +131,27 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _bearer(scope: Scope) -> bytes | None:
+    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive), else None;
+    another scheme counts as no key, so its answer is the usual 401."""
+    value = _header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" else None
+
+
 def _is_open(path: str) -> bool:
-    """Routes served without the key: the probes, ``/`` and the page's ``/ui/`` assets."""
+    """Routes served without the key: the probes, ``/`` and the page's ``/ui/`` assets, the
+    OpenAPI description and its pages."""
     page, assets = OPEN_PAGE
-    return path.startswith(OPEN_PREFIXES) or path == page or path.startswith(assets)
+    return (
+        path.startswith(OPEN_PREFIXES)
+        or path == page
+        or path.startswith(assets)
+        or path in OPEN_DOCS
+        or path.startswith(OPEN_DOCS_ASSETS)
+    )
 
 
 def _route_path(scope: Scope) -> str:

@@ -1,8 +1,9 @@
 """Prometheus metrics, in a registry of the app's own (two apps in one process never clash).
 
-- ``vision_requests_total{route, model, status}``: every answer; ``route`` is the route's
-  template (``unmatched`` for unknown paths) and ``model`` only ever a configured model's name,
-  so clients cannot blow up the label sets.
+- ``vision_requests_total{route, method, model, status}``: every answer; ``route`` is the
+  route's template (``unmatched`` for unknown paths), ``method`` an HTTP method of
+  ``METHODS`` (else ``other``; ``POST`` for gRPC), and ``model`` only ever a configured model's
+  name, so clients cannot blow up the label sets.
 - ``vision_request_duration_seconds{route}``: wall time per request.
 - ``vision_stage_duration_seconds{stage, model}``: decode, preprocess, inference, postprocess.
 - ``vision_requests_in_flight``: requests being answered now.
@@ -10,6 +11,9 @@
   the top-k before NMS (the answer says ``truncated: true``), so weaker ones were never kept.
 - ``vision_model_info{model, task, provider}`` = 1 and ``vision_model_ready{model}``: read from
   the model registry at each scrape, so they never go stale.
+
+No ``*_created`` series: they double what a scrape carries and Prometheus does not use them
+(its own ``created_timestamp`` handling reads the OpenMetrics field, not these samples).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -37,6 +42,9 @@ from service.pipelines.results import DetectionResult
 STAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGES = ("decode", "preprocess", "inference", "postprocess")
 _MODEL_STATE_KEY = "metrics_model"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide; we want none
 
 
 class DescribesModels(Protocol):
@@ -50,8 +58,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "vision_requests",
-            "HTTP requests answered, by route template, model and status code.",
-            ["route", "model", "status"],
+            "HTTP requests answered, by route template, method, model and status code.",
+            ["route", "method", "model", "status"],
             registry=self.registry,
         )
         self.request_seconds = Histogram(
@@ -129,7 +137,9 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route = _route_template(scope)
             model = str(state.get(_MODEL_STATE_KEY, ""))
-            self.metrics.requests.labels(route, model, str(status)).inc()
+            method = str(scope.get("method", "")).upper()
+            method = method if method in METHODS else "other"
+            self.metrics.requests.labels(route, method, model, str(status)).inc()
             self.metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
 
 

@@ -53,9 +53,13 @@ class ProblemRewriteMiddleware:
 
         await self.app(scope, receive, translating_send)
 
+    def translate(self, status: int, problem_body: bytes) -> tuple[int, bytes]:
+        """The family's status and body for a problem answer; the same status by default (a
+        family whose codes depend on the problem's type overrides this)."""
+        return status, self._render(status, error_text(problem_body, status))
+
     async def _send_translated(self, start: Message, problem_body: bytes, send: Send) -> None:
-        status = int(start["status"])
-        payload = self._render(status, _error_text(problem_body, status))
+        status, payload = self.translate(int(start["status"]), problem_body)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in _REPLACED]
         headers += [
             (b"content-type", b"application/json"),
@@ -72,7 +76,17 @@ def _is_problem(start: Message) -> bool:
     return False
 
 
-def _error_text(problem_body: bytes, status: int) -> str:
+def problem_slug(problem_body: bytes) -> str:
+    """The last part of the problem's ``type`` (``no-face`` of ``urn:...:problem:no-face``)."""
+    try:
+        problem: Any = json.loads(problem_body)
+    except ValueError:
+        return ""
+    kind = problem.get("type") if isinstance(problem, dict) else None
+    return kind.rsplit(":", 1)[-1] if isinstance(kind, str) else ""
+
+
+def error_text(problem_body: bytes, status: int) -> str:
     """The problem's ``detail`` (else its ``title``): what the client should read."""
     try:
         problem: Any = json.loads(problem_body)

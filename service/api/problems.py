@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import (
+    BodyTimeoutError,
     BodyTooLargeError,
     FieldProblem,
     InvalidParameterError,
@@ -31,10 +32,21 @@ from service.api.errors import (
     UnsupportedMediaTypeError,
 )
 from service.errors import ServiceError
-from service.faces import InvalidSubjectError, UnknownFaceError, UnknownSubjectError
+from service.faces import (
+    GalleryFullError,
+    InvalidSubjectError,
+    UnknownFaceError,
+    UnknownSubjectError,
+)
 from service.pipelines.faces import FaceModelError
 from service.pipelines.images import ImageDecodeError, ImageTooLargeError
-from service.pipelines.registry import ModelNotReadyError, UnknownModelError
+from service.pipelines.registry import (
+    ModelFailedError,
+    ModelNotInstalledError,
+    ModelNotReadyError,
+    ReloadError,
+    UnknownModelError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +83,10 @@ PROBLEM_TYPES: Mapping[type[Exception], ProblemType] = {
         headers=(("WWW-Authenticate", 'APIKey header="X-API-Key"'),),  # 401 must carry one
     ),
     UnknownModelError: ProblemType(404, "unknown-model", "Unknown model"),
+    ModelNotInstalledError: ProblemType(404, "model-not-installed", "Model not installed"),
+    BodyTimeoutError: ProblemType(408, "body-timeout", "Request body too slow"),
     BodyTooLargeError: ProblemType(413, "body-too-large", "Request body too large"),
+    GalleryFullError: ProblemType(507, "storage-full", "Gallery storage full"),
     UnsupportedMediaTypeError: ProblemType(415, "unsupported-media-type", "Unsupported media type"),
     ImageDecodeError: ProblemType(422, "undecodable-image", "Image cannot be decoded"),
     ImageTooLargeError: ProblemType(422, "image-too-large", "Image has too many pixels"),
@@ -82,6 +97,8 @@ PROBLEM_TYPES: Mapping[type[Exception], ProblemType] = {
     UnknownSubjectError: ProblemType(404, "unknown-subject", "Unknown subject"),
     UnknownFaceError: ProblemType(404, "unknown-face", "Unknown face"),
     ModelNotReadyError: ProblemType(503, "model-not-ready", "Model not ready", retry_after_s=5),
+    ModelFailedError: ProblemType(503, "model-failed", "Model failed to load"),  # no retrying
+    ReloadError: ProblemType(422, "reload-failed", "Models folder not reloaded"),
     OverloadedError: ProblemType(503, "overloaded", "Too many requests", retry_after_s=1),
 }
 

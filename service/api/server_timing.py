@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.timing import StageClock, server_timing
 
 _CLOCK_STATE_KEY = "stage_clock"
+NOTICE_HEADER = "Image-Notice"
 
 
 class ServerTimingMiddleware:
@@ -37,6 +38,8 @@ class ServerTimingMiddleware:
                 if stages:
                     stages["total"] = clock.total_ms()
                     MutableHeaders(scope=message).append("Server-Timing", server_timing(stages))
+                if clock.notices:  # e.g. "image: exif-unreadable; not rotated"
+                    MutableHeaders(scope=message).append(NOTICE_HEADER, ", ".join(clock.notices))
             await send(message)
 
         await self.app(scope, receive, send_timed)

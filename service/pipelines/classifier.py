@@ -54,7 +54,7 @@ class Classifier:
             logger.warning(
                 "%s: output.kind is 'logits', but its warm-up output is already a probability "
                 "distribution (%d scores in [0, 1] summing to %.6f): a second softmax would "
-                "flatten every score towards %.4g; set [output] kind = \"probabilities\" in "
+                'flatten every score towards %.4g; set [output] kind = "probabilities" in '
                 "its model.toml",
                 self.info.name,
                 scores.size,

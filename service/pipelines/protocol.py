@@ -9,6 +9,7 @@ module plus one line in :data:`service.pipelines.tasks.TASKS`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeVar
@@ -74,6 +75,15 @@ class Models(ModelLookup, Protocol):
         """The ready model ``name``'s session, for raw tensors in and out (the Open Inference
         Protocol routes); unknown (UnknownModelError) and not ready (ModelNotReadyError) as
         :meth:`get` refuses them."""
+        ...
+
+    def reload(self) -> list[str]:
+        """Pick up models pulled or added since start-up, loading them off the request path;
+        the names that started loading."""
+        ...
+
+    def watch(self, stop: threading.Event, interval_s: float) -> None:
+        """Until ``stop`` is set, :meth:`reload` whenever the models folder changes."""
         ...
 
 

@@ -14,7 +14,13 @@ save_as = "model.onnx"              # name inside the model's folder (default mo
 url = "https://..."                 # optional: where exactly these bytes are published
 sha256 = "e8af0749..."
 size = 3678356
+derive = "dequantize-qdq"           # optional, with [from]: made by pull from an original
+[models.NAME.files.from]            # the published original: file, url, sha256, size
 ```
+
+A derived file (``derive`` + ``from``) is fetched from a mirror by its ``file`` name like any
+other; without a mirror ``pull`` fetches ``from``, checks it, applies the recipe
+(:mod:`service.repository.derive`) and checks the result against ``sha256``.
 """
 
 from __future__ import annotations
@@ -22,9 +28,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from service.repository.config import Task
 from service.repository.errors import CatalogError
@@ -39,14 +52,36 @@ class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Size = Annotated[int, Field(gt=0)]
+
+
+class CatalogOrigin(_Table):
+    """The published file a derived one is made from."""
+
+    file: FileName
+    url: Url
+    sha256: Sha256
+    size: Size
+
+
 class CatalogFile(_Table):
-    """One file to fetch into a model's folder."""
+    """One file to fetch into a model's folder (or to derive from its ``from`` original)."""
 
     file: FileName
     save_as: FileName = "model.onnx"
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    size: Annotated[int, Field(gt=0)]
+    url: Url | None = None
+    sha256: Sha256
+    size: Size
+    derive: Literal["dequantize-qdq"] | None = None
+    origin: CatalogOrigin | None = Field(default=None, alias="from")
+
+    @model_validator(mode="after")
+    def _derive_needs_an_origin(self) -> CatalogFile:
+        if (self.derive is None) != (self.origin is None):
+            raise ValueError("derive and from go together: a recipe and the file it starts from")
+        return self
 
 
 class CatalogModel(_Table):

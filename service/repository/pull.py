@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,14 @@ from urllib.parse import quote
 
 import httpx
 
-from service.repository.catalog import Catalog, CatalogFile
+from service.repository.catalog import Catalog, CatalogFile, CatalogOrigin
+from service.repository.derive import derive
 from service.repository.errors import PullError
 from service.repository.loader import CONFIG_FILE, LABELS_FILE
 
 CHUNK = 1 << 20
 DOWNLOADED = "downloaded"
+DERIVED = "derived"
 UP_TO_DATE = "up to date"
 INSTALLED = "installed from the bundled repository"
 
@@ -62,7 +65,8 @@ def pull(
 
     Every file is attempted; if any fails, PullError lists each failed file and why, after the
     others were saved. A file present under a wrong checksum is replaced, or removed when its
-    replacement fails, so no unverified file stays behind.
+    replacement fails, so no unverified file stays behind. Without a mirror, a derived file
+    (``derive`` + ``from`` in the catalog) is made from its checked original.
     """
     report = progress or _Silent()
     selected = catalog.select(names, everything=everything)
@@ -80,13 +84,18 @@ def pull(
                     done.append(Pulled(name, target, UP_TO_DATE))
                     continue
                 try:
-                    _fetch(_locate(entry, source, label), entry, target, http, report, label)
+                    if entry.origin is not None and source is None:
+                        _derive(entry, target, http, report, label)
+                        outcome = DERIVED
+                    else:
+                        _fetch(_locate(entry, source, label), entry, target, http, report, label)
+                        outcome = DOWNLOADED
                 except PullError as exc:
                     failures.append(f"{exc}{_remove_stale(target)}")
                     report.finish(label, "FAILED")
                     continue
-                report.finish(label, DOWNLOADED)
-                done.append(Pulled(name, target, DOWNLOADED))
+                report.finish(label, outcome)
+                done.append(Pulled(name, target, outcome))
     if failures:
         raise PullError("\n".join(failures))
     return done
@@ -117,9 +126,58 @@ def _chunks(location: str, http: httpx.Client) -> Iterator[bytes]:
                 yield chunk
 
 
+def _derive(
+    entry: CatalogFile, target: Path, http: httpx.Client, report: Progress, label: str
+) -> None:
+    """Fetch and check ``entry``'s original beside ``target`` (hidden), apply the recipe, and
+    keep the result only if it has ``entry``'s size and sha256."""
+    assert entry.origin is not None and entry.derive is not None
+    origin = target.parent / f".{entry.origin.file}.origin"
+    try:
+        _fetch(
+            entry.origin.url, entry.origin, origin, http, report, f"{label} <- {origin.name[1:]}"
+        )
+        derived = derive(entry.derive, origin.read_bytes())
+    except (OSError, ValueError) as exc:  # onnx's parse errors are ValueErrors
+        raise PullError(f"{label}: deriving from {entry.origin.url} failed: {exc}") from exc
+    finally:
+        origin.unlink(missing_ok=True)
+    _check(len(derived), hashlib.sha256(derived).hexdigest(), entry, label, "the derived file")
+    report.update(label, len(derived), entry.size)
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+    )
+    partial = Path(temporary)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(derived)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.chmod(0o644)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _check(
+    size: int, digest: str, entry: CatalogFile | CatalogOrigin, label: str, what: str
+) -> None:
+    """PullError unless ``size`` and ``digest`` are the catalog's for ``entry``."""
+    if size != entry.size:
+        raise PullError(
+            f"{label}: {what} gave {size} bytes, the catalog says {entry.size} "
+            "(interrupted, or another file); nothing was kept"
+        )
+    if digest != entry.sha256:
+        raise PullError(
+            f"{label}: sha256 of {what} is {digest}, the catalog says "
+            f"{entry.sha256} (corrupted, or another file); nothing was kept"
+        )
+
+
 def _fetch(
     location: str,
-    entry: CatalogFile,
+    entry: CatalogFile | CatalogOrigin,
     target: Path,
     http: httpx.Client,
     report: Progress,
@@ -147,16 +205,7 @@ def _fetch(
                 report.update(label, size, entry.size)
             out.flush()
             os.fsync(out.fileno())
-        if size != entry.size:
-            raise PullError(
-                f"{label}: {location} gave {size} bytes, the catalog says {entry.size} "
-                "(interrupted, or another file); nothing was kept"
-            )
-        if digest.hexdigest() != entry.sha256:
-            raise PullError(
-                f"{label}: sha256 of {location} is {digest.hexdigest()}, the catalog says "
-                f"{entry.sha256} (corrupted, or another file); nothing was kept"
-            )
+        _check(size, digest.hexdigest(), entry, label, location)
         partial.chmod(0o644)
         os.replace(partial, target)
     except httpx.HTTPStatusError as exc:
@@ -214,23 +263,50 @@ class _Silent:
         pass
 
 
+BAR_WIDTH = 24
+
+
 class TextProgress:
-    """Progress on a text stream (stderr): a live percentage on a terminal, one line per file."""
+    """Progress on a text stream (stderr): a live bar per file on a terminal (every size is
+    known from the catalog); elsewhere (CI, ``docker build``) one line per file, no noise."""
 
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self._stream = stream
         self._live = stream.isatty()
         self._shown: tuple[str, int] | None = None
+        self._sizes: dict[str, int] = {}
 
     def update(self, label: str, done: int, total: int) -> None:
+        self._sizes[label] = total
         percent = 100 * done // total
         if self._live and self._shown != (label, percent):
             self._shown = (label, percent)
-            self._stream.write(f"\r{label}: {percent:3d}% of {total / 1e6:.1f} MB")
+            self._stream.write(f"\r{label} {progress_bar(done, total)}")
             self._stream.flush()
 
     def finish(self, label: str, message: str) -> None:
         prefix = "\r\033[K" if self._live else ""
-        self._stream.write(f"{prefix}{label}: {message}\n")
+        size = self._sizes.get(label)
+        shown = f" ({size / 1e6:.1f} MB)" if size and message != UP_TO_DATE else ""
+        self._stream.write(f"{prefix}{label}: {message}{shown}\n")
         self._stream.flush()
         self._shown = None
+
+
+def progress_bar(done: int, total: int) -> str:
+    """``[#########...............]  38% 14.7/38.7 MB``."""
+    filled = BAR_WIDTH * done // total
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    return f"[{bar}] {100 * done // total:3d}% {done / 1e6:.1f}/{total / 1e6:.1f} MB"
+
+
+def summary(pulled: Sequence[Pulled], models_dir: Path) -> str:
+    """One line after a pull: models, files by outcome, bytes now in place."""
+    outcomes = Counter(p.outcome for p in pulled)
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+    size = sum(p.path.stat().st_size for p in pulled if p.path.is_file())
+    models = len({p.model for p in pulled})
+    return (
+        f"done: {models} model(s), {len(pulled)} file(s) ({counts or 'nothing to do'}), "
+        f"{size / 1e6:.1f} MB in {models_dir}"
+    )

@@ -5,6 +5,11 @@ tested over fake availability lists on any machine. ``choose_providers`` runs be
 is created; ``check_fallback`` after, on what ``InferenceSession.get_providers()`` reports,
 because onnxruntime silently drops a provider it cannot initialise (e.g. TensorRT libraries
 missing) and the service must say so.
+
+Start-up stays quiet where nothing is wrong: the default preference asks for TensorRT and CUDA
+first, so on a CPU-only onnxruntime build their absence is expected and only logged at INFO.
+A warning means something a person should look at: a GPU provider this build *has* that failed
+to initialise, or one named explicitly (``VISION_PROVIDERS``, model.toml) that the build lacks.
 """
 
 from __future__ import annotations
@@ -116,6 +121,11 @@ def _with_options(name: str, options: ProviderOptions) -> ProviderChoice:
     return name
 
 
+def provider_names(choices: Sequence[ProviderChoice]) -> list[str]:
+    """The names of ``choose_providers``' answer, without their options."""
+    return [choice if isinstance(choice, str) else choice[0] for choice in choices]
+
+
 def check_fallback(
     requested: Sequence[str], used: Sequence[str], *, require_gpu: bool = False
 ) -> str | None:
@@ -123,7 +133,9 @@ def check_fallback(
 
     Returns a warning naming every requested non-CPU provider that is not in use (None when all
     are), or raises ProviderUnavailableError when ``require_gpu`` is set and no GPU provider is
-    in use.
+    in use. Pass a person's own preference as ``requested``, but for the default one only the
+    providers this build has (``provider_names(choose_providers(...))``): the default names
+    TensorRT and CUDA everywhere, and a CPU-only build lacking them is no fault.
     """
     if require_gpu and not GPU_PROVIDERS.intersection(used):
         raise ProviderUnavailableError(

@@ -27,6 +27,7 @@ from service.runtime.providers import (
     ProviderOptions,
     check_fallback,
     choose_providers,
+    provider_names,
 )
 from service.settings import Settings
 
@@ -80,6 +81,9 @@ class ModelSession:
     ) -> None:
         self.path = path
         self.providers_requested: tuple[str, ...] = tuple(providers or settings.providers)
+        # A preference someone set (VISION_PROVIDERS, model.toml) is held to; the default one
+        # names TensorRT and CUDA on every machine, so only those this build has can "fail".
+        explicit = bool(providers) or "providers" in settings.model_fields_set
         try:
             choices = choose_providers(
                 self.providers_requested,
@@ -101,7 +105,9 @@ class ModelSession:
         self.providers_used: tuple[str, ...] = tuple(self._session.get_providers())
         try:
             fallback = check_fallback(
-                self.providers_requested, self.providers_used, require_gpu=settings.require_gpu
+                self.providers_requested if explicit else provider_names(choices),
+                self.providers_used,
+                require_gpu=settings.require_gpu,
             )
         except ProviderUnavailableError as exc:
             raise ProviderUnavailableError(f"{path}: {exc}") from None

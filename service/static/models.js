@@ -20,9 +20,12 @@ export async function loadModels() {
     return;
   }
   for (const listener of listeners) listener();
-  const ready = models.filter((m) => m.status === "ready");
+  // Only installed models count: a folder whose file was never pulled is an option, not a fault.
+  const installed = models.filter((m) => m.status !== "not pulled");
+  const ready = installed.filter((m) => m.status === "ready");
   const providers = [...new Set(ready.map((m) => m.provider).filter(Boolean))].join(", ");
-  status.textContent = `${ready.length} of ${models.length} models ready${providers ? ` · on ${providers}` : ""}`;
+  const count = ready.length === installed.length ? `${ready.length}` : `${ready.length} of ${installed.length}`;
+  status.textContent = `${count} ${installed.length === 1 ? "model" : "models"} ready${providers ? ` · on ${providers}` : ""}`;
   if (models.some((m) => m.status === "loading")) setTimeout(loadModels, 2000);
 }
 

@@ -101,7 +101,9 @@ def open_page(chromium: Browser, url: str) -> Iterator[tuple[Page, list[str]]]:
 @contextmanager
 def ready_page(chromium: Browser, url: str) -> Iterator[Page]:
     with open_page(chromium, url) as (page, _):
-        expect(page.locator("#service-status")).to_contain_text("models ready")
+        # Installed models only: "4 models ready", never "4 of 13" counting unpulled folders.
+        status = re.compile(r"^\d+ models? ready( · on .+)?$")
+        expect(page.locator("#service-status")).to_have_text(status)
         yield page
 
 

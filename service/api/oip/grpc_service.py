@@ -143,7 +143,7 @@ class InferenceService:
             finally:
                 metrics.in_flight.dec()
                 model = self._model_label(request)
-                metrics.requests.labels(route, model, code.name).inc()
+                metrics.requests.labels(route, "POST", model, code.name).inc()  # HTTP/2 POST
                 metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
 
         return call

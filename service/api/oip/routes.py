@@ -37,13 +37,13 @@ probes = APIRouter(prefix="/v2/health", tags=TAGS)
 router = APIRouter(prefix="/v2", tags=TAGS)
 
 
-@probes.get("/live", summary="Server live (200, empty body)")
+@probes.get("/live", summary="Server live (200, empty body)", response_class=Response)
 async def server_live() -> Response:
     """200 while the process serves requests."""
     return Response(status_code=200)
 
 
-@probes.get("/ready", summary="Server ready (200 or 400, empty body)")
+@probes.get("/ready", summary="Server ready (200 or 400, empty body)", response_class=Response)
 def server_ready(context: Context) -> Response:
     """200 once every pulled model is loaded and warmed, 400 before (the protocol's false)."""
     return Response(status_code=200 if context.models.ready else 400)
@@ -74,8 +74,14 @@ def model_config(
     return _served(request, context, model_name, model_version).config()
 
 
-@router.get(MODEL + "/ready", summary="Model ready (200 or 400, empty body)")
-@router.get(VERSIONED + "/ready", summary="Model version ready (200 or 400, empty body)")
+@router.get(
+    MODEL + "/ready", summary="Model ready (200 or 400, empty body)", response_class=Response
+)
+@router.get(
+    VERSIONED + "/ready",
+    summary="Model version ready (200 or 400, empty body)",
+    response_class=Response,
+)
 def model_ready(context: Context, model_name: str, model_version: str | None = None) -> Response:
     """200 when the model is loaded and warmed, 400 while it is not; 404 for no such model."""
     status = context.models.status().get(model_name)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from service.api.context import Context
 from service.api.inference import infer, ready_pipeline
+from service.api.query import refuse_unknown_query
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName
 from service.api.schemas import ClassifyResponse
 from service.api.server_timing import Clock
 from service.api.uploads import image_request_body
 from service.pipelines.classifier import Classifier
 
-router = APIRouter(tags=["classification"])
+router = APIRouter(tags=["classification"], dependencies=[Depends(refuse_unknown_query)])
 
 
 @router.post(

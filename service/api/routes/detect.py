@@ -1,55 +1,51 @@
-"""``POST /detect``: objects in one image, as JSON or as the picture with boxes drawn."""
+"""``POST /detect``: objects in one image as JSON; ``POST /detect/image``: the picture with them
+drawn. Two operations, so that each has one typed answer (a generated client parses JSON or
+keeps bytes, never guesses); ``/detect?format=image`` stays for curl users."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.api.context import Context
 from service.api.drawing import render_detections
 from service.api.errors import FieldProblem, InvalidParameterError
-from service.api.inference import infer, ready_pipeline
+from service.api.inference import Inferred, infer, ready_pipeline
+from service.api.query import refuse_unknown_query
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName
 from service.api.schemas import DetectResponse
 from service.api.server_timing import Clock
 from service.api.uploads import image_request_body
 from service.pipelines.detector import Detector
+from service.pipelines.results import DetectionResult
 
-router = APIRouter(tags=["detection"])
+router = APIRouter(tags=["detection"], dependencies=[Depends(refuse_unknown_query)])
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")  # longer digit runs are no class id
+T = TypeVar("T", int, float)
 
 
-@router.post(
-    "/detect",
-    response_model=DetectResponse,
-    responses={
-        200: {"content": {"image/jpeg": {}}, "description": "JSON, or JPEG with format=image"},
-        **INFERENCE_ERRORS,
-    },
-    openapi_extra=image_request_body(),
-    summary="Detect objects in an image",
-)
-async def detect(
-    request: Request,
-    context: Context,
-    clock: Clock,
-    model: ModelName = None,
+@dataclass(frozen=True)
+class DetectQuery:
+    """What both detection routes take: thresholds, under our names or Ultralytics'."""
+
+    model: ModelName = None
     confidence: Annotated[
         float | None,
         Query(ge=0, le=1, allow_inf_nan=False, description="Minimum score; default: model's."),
-    ] = None,
+    ] = None
     iou: Annotated[
         float | None,
         Query(ge=0, le=1, allow_inf_nan=False, description="NMS IoU threshold; default: model's."),
-    ] = None,
+    ] = None
     max_detections: Annotated[
         int | None, Query(ge=1, le=10000, description="Most boxes returned; default: model's.")
-    ] = None,
+    ] = None
     classes: Annotated[
         str | None,
         Query(
@@ -57,10 +53,39 @@ async def detect(
             description="Only these classes: comma-separated ids or labels, e.g. 0,2 or "
             "person,bus. Numbers are ids.",
         ),
-    ] = None,
+    ] = None
+    conf: Annotated[
+        float | None,
+        Query(ge=0, le=1, allow_inf_nan=False, description="Ultralytics' name for confidence."),
+    ] = None
+    max_det: Annotated[
+        int | None, Query(ge=1, le=10000, description="Ultralytics' name for max_detections.")
+    ] = None
+
+
+DetectParams = Annotated[DetectQuery, Depends()]
+
+
+@router.post(
+    "/detect",
+    response_model=DetectResponse,
+    responses=INFERENCE_ERRORS,
+    openapi_extra=image_request_body(),
+    summary="Detect objects in an image",
+)
+async def detect(
+    request: Request,
+    context: Context,
+    clock: Clock,
+    query: DetectParams,
     output: Annotated[
         Literal["json", "image"],
-        Query(alias="format", description="json, or image for a JPEG with boxes drawn."),
+        Query(
+            alias="format",
+            description="json; image answers as POST /detect/image does (a JPEG), for curl "
+            "users. Generated clients: call /detect/image, whose answer is typed as one.",
+            include_in_schema=False,
+        ),
     ] = "json",
     mask_format: Annotated[
         Literal["polygon", "rle"],
@@ -71,21 +96,68 @@ async def detect(
     ] = "polygon",
 ) -> DetectResponse | Response:
     """Boxes in the upright image's pixels (EXIF orientation applied), best first."""
-    detector = ready_pipeline(context, request, Detector, model)
+    if output == "image":
+        return await _drawn(request, context, clock, query)
+    inferred = await _detected(request, context, clock, query)
+    return DetectResponse.of(inferred.result, inferred.timings, with_rle=mask_format == "rle")
+
+
+@router.post(
+    "/detect/image",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The upright photo as JPEG with boxes, labels, masks drawn.",
+        },
+        **INFERENCE_ERRORS,
+    },
+    openapi_extra=image_request_body(),
+    summary="Detect objects and draw them on the image",
+)
+async def detect_image(
+    request: Request, context: Context, clock: Clock, query: DetectParams
+) -> Response:
+    """What ``POST /detect`` finds, drawn: the same parameters, a JPEG answer."""
+    return await _drawn(request, context, clock, query)
+
+
+async def _detected(
+    request: Request, context: Context, clock: Clock, query: DetectQuery
+) -> Inferred[DetectionResult]:
+    confidence = aliased("confidence", query.confidence, "conf", query.conf)
+    max_detections = aliased("max_detections", query.max_detections, "max_det", query.max_det)
+    detector = ready_pipeline(context, request, Detector, query.model)
+    classes = query.classes
     class_ids = parse_classes(classes, detector.labels) if classes is not None else None
     run = partial(
         detector.run,
         confidence=confidence,
-        iou=iou,
+        iou=query.iou,
         max_detections=max_detections,
         classes=class_ids,
     )
     inferred = await infer(context, request, run, model=detector.info.name, clock=clock)
     context.metrics.observe_detections(inferred.result)
-    if output == "image":
-        jpeg = await run_in_threadpool(render_detections, inferred.image.pixels, inferred.result)
-        return Response(jpeg, media_type="image/jpeg")
-    return DetectResponse.of(inferred.result, inferred.timings, with_rle=mask_format == "rle")
+    return inferred
+
+
+async def _drawn(request: Request, context: Context, clock: Clock, query: DetectQuery) -> Response:
+    inferred = await _detected(request, context, clock, query)
+    jpeg = await run_in_threadpool(render_detections, inferred.image.pixels, inferred.result)
+    return Response(jpeg, media_type="image/jpeg")
+
+
+def aliased(name: str, value: T | None, alias: str, alias_value: T | None) -> T | None:
+    """One setting given by its own name or by the name Ultralytics users type; both at once
+    is refused unless they agree (which one wins would be a guess)."""
+    if value is not None and alias_value is not None and value != alias_value:
+        detail = f"{alias} is another name for {name}; give one of them"
+        raise InvalidParameterError(
+            f"{alias}: {detail} (got {name}={value}, {alias}={alias_value})",
+            errors=[FieldProblem("query", alias, detail)],
+        )
+    return value if value is not None else alias_value
 
 
 def parse_classes(text: str, labels: Sequence[str]) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from service.api.context import Context
 from service.api.face_schemas import FaceOut, RecognizedFace, RecognizeResponse, VerifyResponse
@@ -19,12 +19,13 @@ from service.api.face_work import (
     face_timings,
     search_gallery,
 )
+from service.api.query import refuse_unknown_query
 from service.api.routes.responses import INFERENCE_ERRORS
 from service.api.schemas import ModelRef
 from service.api.server_timing import Clock
 from service.api.uploads import IMAGE_FIELD, image_request_body, read_image, read_images
 
-router = APIRouter(tags=["faces"])
+router = APIRouter(tags=["faces"], dependencies=[Depends(refuse_unknown_query)])
 VERIFY_FIELDS = ("image1", "image2")
 
 

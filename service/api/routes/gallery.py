@@ -3,7 +3,7 @@ image, each with its own id — never averaged, never overwritten."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.api.context import Context
@@ -22,6 +22,7 @@ from service.api.face_work import (
     face_analyzer,
     face_timings,
 )
+from service.api.query import refuse_unknown_query
 from service.api.routes.responses import INFERENCE_ERRORS, problem_responses
 from service.api.schemas import Box, ModelRef
 from service.api.server_timing import Clock
@@ -38,6 +39,7 @@ router = APIRouter(tags=["face gallery"])
     responses=INFERENCE_ERRORS,
     openapi_extra=enrolment_request_body(),
     summary="Enrol a subject's faces (one stored face per image)",
+    dependencies=[Depends(refuse_unknown_query)],
 )
 async def enrol(
     request: Request,
@@ -51,9 +53,7 @@ async def enrol(
     analyzer = face_analyzer(context, request, detector, model)
     enrolment = await read_enrolment(request, max_images=context.settings.max_enrol_images)
     subject = validate_subject(enrolment.subject)
-    analysed = await analyse_uploads(
-        context, analyzer, enrolment.images, clock, one_face_each=True
-    )
+    analysed = await analyse_uploads(context, analyzer, enrolment.images, clock, one_face_each=True)
     records = await enrol_faces(context, analyzer, subject, analysed.largest_faces())
     timings = face_timings(context, analyzer, analysed, clock)
     return EnrolResponse(

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,7 @@ from service.api.context import AppContext, Context
 from service.api.errors import FieldProblem, InvalidParameterError, MalformedRequestError
 from service.api.inference import infer_uploads, ready_pipeline
 from service.api.pictures import MEDIA_TYPES, PictureFormat, data_url, encode_picture
+from service.api.query import refuse_unknown_query
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName, problem_responses
 from service.api.schemas import ModelRef, StyleOut, StylesResponse
 from service.api.server_timing import Clock
@@ -31,7 +32,7 @@ from service.pipelines.results import ModelInfo
 from service.pipelines.style_transfer import StyleTransfer
 from service.pipelines.stylizer import StyledImage, Stylizer
 
-router = APIRouter(tags=["style transfer"])
+router = APIRouter(tags=["style transfer"], dependencies=[Depends(refuse_unknown_query)])
 
 STYLE_IMAGE_FIELD = "style_image"
 DEFAULT_MAX_SIDE = 1024
@@ -221,4 +222,3 @@ def _weight(text: str) -> float | None:
     except ValueError:
         return None
     return weight if math.isfinite(weight) and weight >= 0 else None
-

@@ -174,6 +174,12 @@ class FakeRegistry:
             raise ModelNotReadyError(f"model {name!r} is not ready: {self.statuses[name]}")
         return self.sessions[name]
 
+    def reload(self) -> list[str]:
+        return []
+
+    def watch(self, stop: threading.Event, interval_s: float) -> None:
+        stop.wait()
+
     def describe(self) -> list[dict[str, object]]:
         return [
             {

@@ -11,7 +11,12 @@ from service.api.errors import FieldProblem, InvalidParameterError, OverloadedEr
 from service.api.problems import PROBLEM_MEDIA_TYPE, problem_for_exception
 from service.errors import ServiceError
 from service.pipelines.images import ImageDecodeError, ImageTooLargeError
-from service.pipelines.registry import ModelNotReadyError, UnknownModelError
+from service.pipelines.registry import (
+    ModelFailedError,
+    ModelNotInstalledError,
+    ModelNotReadyError,
+    UnknownModelError,
+)
 from service.runtime.errors import InferenceError
 from tests.unit.service.api.fakes import FakeDetector, encode
 
@@ -23,6 +28,8 @@ from tests.unit.service.api.fakes import FakeDetector, encode
         (ImageDecodeError("image: not a decodable image"), 422),
         (ImageTooLargeError("image: 9x9 over the limit"), 422),
         (ModelNotReadyError("model 'a' is not ready: loading"), 503),
+        (ModelNotInstalledError("model 'a' is not installed: python -m service pull a"), 404),
+        (ModelFailedError("model 'a' is not ready: error: bad file"), 503),
         (OverloadedError("busy"), 503),
     ],
 )
@@ -38,6 +45,9 @@ def test_passing_conditions_say_when_to_retry() -> None:
     for exc in (ModelNotReadyError("loading"), OverloadedError("busy")):
         assert int(problem_for_exception(exc).headers["retry-after"]) > 0
     assert "retry-after" not in problem_for_exception(ImageDecodeError("bad")).headers
+    # Not installed or failed: waiting changes nothing, so no client is told to retry.
+    for lasting in (ModelNotInstalledError("pull it"), ModelFailedError("broken")):
+        assert "retry-after" not in problem_for_exception(lasting).headers
 
 
 def test_field_errors_are_listed() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,28 @@ def test_every_bundled_model_serves_a_task_of_the_task_table() -> None:
     """The catalog takes any task name; the ones we ship must be served."""
     for name, model in load_catalog(bundled_catalog_path()).models.items():
         assert model.task in TASKS, name
+
+
+def test_every_default_file_is_obtainable_from_upstream_without_a_mirror() -> None:
+    """A URL of its own, or a derivation from a pinned, checksummed original."""
+    catalog = load_catalog(bundled_catalog_path())
+    for name in catalog.select():
+        for entry in catalog.models[name].files:
+            source = entry.url or (entry.origin.url if entry.origin else None)
+            assert source is not None, f"{name}/{entry.file} has no upstream"
+            assert re.search(r"/[0-9a-f]{40}/", source), f"{source} is not pinned to a commit"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        'derive = "dequantize-qdq"\n',
+        f'[models.det.files.from]\nfile = "o.onnx"\nurl = "https://e.org/o"\nsha256 = "{SHA}"\nsize = 5\n',
+    ],
+    ids=["recipe without original", "original without recipe"],
+)
+def test_derive_and_from_go_together(tmp_path: Path, extra: str) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(ENTRY.split("[models.extra]")[0] + extra)
+    with pytest.raises(CatalogError, match="derive and from go together"):
+        load_catalog(path)

@@ -92,19 +92,19 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_on_a_terminal_updates_one_line_per_percent() -> None:
+def test_progress_on_a_terminal_updates_one_bar_per_percent() -> None:
     stream = Terminal()
     progress = TextProgress(stream)
-    for done in (0, 1, 2, 500, 501, 1000):
-        progress.update("m/model.onnx", done, 1000)
+    for done in (0, 1, 2, 500_000, 500_001, 1_000_000):
+        progress.update("m/model.onnx", done, 1_000_000)
     progress.finish("m/model.onnx", "downloaded")
     shown = stream.getvalue().split("\r")
     assert shown[1:4] == [
-        "m/model.onnx:   0% of 0.0 MB",
-        "m/model.onnx:  50% of 0.0 MB",
-        "m/model.onnx: 100% of 0.0 MB",
+        "m/model.onnx [........................]   0% 0.0/1.0 MB",
+        "m/model.onnx [############............]  50% 0.5/1.0 MB",
+        "m/model.onnx [########################] 100% 1.0/1.0 MB",
     ]
-    assert stream.getvalue().endswith("m/model.onnx: downloaded\n")
+    assert stream.getvalue().endswith("m/model.onnx: downloaded (1.0 MB)\n")
 
 
 def test_progress_in_a_log_prints_one_line_per_file() -> None:

@@ -117,15 +117,24 @@ def test_cuda_missing_from_the_build_is_a_visible_warning(
     CUDA in ort.get_available_providers(), reason="CUDA is usable here, so nothing falls back"
 )
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+@pytest.mark.parametrize("providers", [[CUDA, CPU], None], ids=["set", "default"])
 def test_fallback_is_read_back_from_the_session(
-    static_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    static_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    providers: list[str] | None,
 ) -> None:
-    """onnxruntime is asked for CUDA (faked as available) and silently runs on CPU instead."""
+    """onnxruntime is asked for CUDA (faked as available) and silently runs on CPU instead:
+    loud whether someone set the providers or left the default (which TensorRT leads, absent
+    from this build: that absence is no failure, so the warning does not name it)."""
     fake_availability(monkeypatch, [CUDA, CPU])
-    with caplog.at_level(logging.WARNING, logger="service.runtime.session"):
-        session = ModelSession(static_path, Settings(providers=[CUDA, CPU]))
+    settings = Settings(providers=providers) if providers else Settings()
+    with caplog.at_level(logging.WARNING, logger="service.runtime"):
+        session = ModelSession(static_path, settings)
     assert session.providers_used == (CPU,)
-    assert any(CUDA in r.getMessage() for r in caplog.records)
+    (record,) = caplog.records
+    assert "FALLBACK TO CPU" in record.getMessage() and CUDA in record.getMessage()
+    assert "Tensorrt" not in record.getMessage()
 
 
 def test_require_gpu_without_gpu_is_an_error_naming_the_model(
@@ -268,3 +277,18 @@ def test_concurrent_runs_each_get_their_own_answer(static_session: ModelSession)
         outputs = list(pool.map(lambda x: static_session.run(x)[0], inputs))
     for x, y in zip(inputs, outputs, strict=True):
         np.testing.assert_array_equal(y, x)
+
+
+# -- quiet start-up ------------------------------------------------------------------------
+
+
+def test_the_default_preference_on_a_cpu_only_build_is_quiet(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TensorRT and CUDA come first by default; a build without them is no alarm."""
+    fake_availability(monkeypatch, ["AzureExecutionProvider", CPU])
+    with caplog.at_level(logging.WARNING, logger="service.runtime"):
+        session = ModelSession(static_path, Settings())
+    assert session.providers_used == (CPU,)
+    assert session.providers_requested[0] == "TensorrtExecutionProvider"
+    assert [r.getMessage() for r in caplog.records] == []

@@ -166,9 +166,11 @@ def test_grpc_calls_are_counted_with_their_code(
     metrics = grpc_app[0].get("/metrics", headers={"X-API-Key": "sesame"}).text
 
     route = 'route="/inference.GRPCInferenceService/ModelInfer"'
-    assert f'vision_requests_total{{model="echo_fp32",{route},status="OK"}} 1.0' in metrics
+    total = 'vision_requests_total{method="POST",model="echo_fp32",'
+    assert f'{total}{route},status="OK"}} 1.0' in metrics
     assert (
-        f'vision_requests_total{{model="echo_fp32",{route},status="UNAUTHENTICATED"}} 1.0'
+        f'vision_requests_total{{method="POST",model="echo_fp32",{route},'
+        'status="UNAUTHENTICATED"} 1.0'
         in metrics
     )
     assert 'vision_stage_duration_seconds_count{model="echo_fp32",stage="inference"} 1.0' in metrics
