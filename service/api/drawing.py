@@ -37,15 +37,7 @@ def render_detections(pixels: NDArray[np.uint8], result: DetectionResult) -> byt
     line = max(1, round(longest / 400))
     font = _font(max(10, round(longest / 50)))
     corners = result.rotated_corners()
-    for i, ((x1, y1, x2, y2), confidence, class_id, label) in enumerate(
-        zip(
-            result.xyxy.tolist(),
-            result.confidence.tolist(),
-            result.class_id.tolist(),
-            result.labels,
-            strict=True,
-        )
-    ):
+    for i, ((x1, y1, x2, y2), confidence, class_id, label) in enumerate(result.rows()):
         color = PALETTE[class_id % len(PALETTE)]
         left, right = sorted((x1, x2))
         top, bottom = sorted((y1, y2))

@@ -129,15 +129,7 @@ class DetectResponse(BaseModel):
                 mask=masks[i] if masks is not None else None,
                 rotated_box=rotated[i] if rotated is not None else None,
             )
-            for i, (corners, confidence, class_id, label) in enumerate(
-                zip(
-                    result.xyxy.tolist(),
-                    result.confidence.tolist(),
-                    result.class_id.tolist(),
-                    result.labels,
-                    strict=True,
-                )
-            )
+            for i, (corners, confidence, class_id, label) in enumerate(result.rows())
         ]
         height, width = result.image_hw
         return cls(

@@ -85,6 +85,18 @@ class DetectionResult:
     rotated: NDArray[np.float32] | None = None
     transform: Transform | None = None
 
+    def rows(self) -> list[tuple[list[float], float, int, str]]:
+        """Each detection's corners, confidence, class id and label, as plain Python values."""
+        return list(
+            zip(
+                self.xyxy.tolist(),
+                self.confidence.tolist(),
+                self.class_id.tolist(),
+                self.labels,
+                strict=True,
+            )
+        )
+
     def rotated_corners(self) -> NDArray[np.float32] | None:
         """(N, 4, 2) corners of the oriented boxes, in Ultralytics' order; None without them."""
         return None if self.rotated is None else xywhr_to_corners(self.rotated)
