@@ -22,7 +22,7 @@ import pytest
 
 from service.repository.catalog import bundled_catalog_path, load_catalog
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import clean_environment
+from tests.e2e.conftest import clean_environment, free_port, running_server
 from tests.e2e.tiny_server import tiny_server
 from tests.integration.test_pull import serving
 
@@ -133,3 +133,43 @@ def test_a_corrupted_upstream_file_is_refused(
     assert not (models / refused / "model.onnx").exists()
     assert (models / "yolox_nano" / "model.onnx").is_file()  # the others were still pulled
     assert sorted(p.name for p in models.rglob(".*")) == []
+
+
+def test_a_stranger_installs_pulls_and_serves_from_a_bare_clone(
+    models_dir: Path, images_dir: Path, tmp_path: Path
+) -> None:
+    """The README's Quickstart as written, from ``git clone`` on: its first line (a fresh venv,
+    ``pip install -e .``, the upstream pull) run by the shell in the clone, then its serve
+    command; /detect finds the bus. Only the catalog's hosts differ (loopback)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    assert not (clone / ".venv").exists() and not list((clone / "models").rglob("*.onnx"))
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("## Quickstart") :]
+    install_and_pull, serve = section.split("```\n", 2)[1].strip().splitlines()
+    assert install_and_pull.startswith("python3 -m venv .venv && .venv/bin/pip install")
+    with serving(upstream_tree(models_dir, tmp_path / "hosts")) as (url, _):
+        bare_clone_catalog = clone / "models" / "catalog.toml"
+        bare_clone_catalog.write_text(
+            re.sub(r"https://([^/\s\"]+)/", rf"{url}/\1/", bare_clone_catalog.read_text())
+        )
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", install_and_pull],
+            cwd=clone,
+            env=clean_environment(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"done: 4 model\(s\)", done.stderr), done.stderr[-300:]
+    port = free_port()
+    command = [str(clone / ".venv" / "bin" / "python"), *serve.split()[1:]]
+    env = clean_environment({"VISION_PORT": str(port), "VISION_HOST": "127.0.0.1"})
+    with running_server(
+        command, port=port, env=env, cwd=clone, models_dir=clone / "models", log=tmp_path / "log"
+    ) as server:
+        photo = (images_dir / "ul_bus.jpg").read_bytes()
+        found = httpx.post(f"{server.url}/detect", files={"image": ("bus.jpg", photo)}, timeout=60)
+    assert found.status_code == 200, found.text
+    assert "bus" in [d["label"] for d in found.json()["detections"]]
