@@ -11,9 +11,8 @@ from fastapi import APIRouter
 
 from service.api.compreface import detection, recognition
 from service.api.compreface.answers import CompreFaceError
-from service.api.compreface.errors import CompreFaceErrorsMiddleware
+from service.api.compreface.errors import PREFIX, CompreFaceErrorsMiddleware
 
-PREFIX = "/api/v1"
 _ERRORS = {
     status: {"model": CompreFaceError, "description": "CompreFace's error shape"}
     for status in (400, 401, 404, 413, 415, 503)

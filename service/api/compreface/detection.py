@@ -14,13 +14,18 @@ from service.api.compreface.answers import (
     Verification,
     VerificationAnswer,
 )
-from service.api.compreface.faces import Options, execution_ms, faces_of, plugins_versions
+from service.api.compreface.faces import (
+    FILE,
+    Options,
+    execution_ms,
+    faces_of,
+    plugins_versions,
+)
 from service.api.context import Context
 from service.api.server_timing import Clock
 from service.api.uploads import image_request_body, read_images
 
 router = APIRouter()
-FILE = "file"
 SOURCE, TARGET = "source_image", "target_image"
 
 

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Scope
 
 from service.api.problem_rewrite import ProblemRewriteMiddleware, error_text, problem_slug
 
-PREFIX = "/api/v1/"
+PREFIX = "/api/v1"  # the route family: CompreFace's own paths
 NO_FACES_FOUND = 28  # CompreFace's CommonExceptionCode.NO_FACES_FOUND, answered 400
 UNDEFINED = 0
 _VALIDATION = 26  # VALIDATION_CONSTRAINT_VIOLATION
@@ -35,7 +35,7 @@ _CODES: dict[str, tuple[int, int]] = {
 
 
 def is_compreface_path(scope: Scope) -> bool:
-    return str(scope.get("path", "")).startswith(PREFIX)
+    return str(scope.get("path", "")).startswith(f"{PREFIX}/")
 
 
 class CompreFaceErrorsMiddleware(ProblemRewriteMiddleware):

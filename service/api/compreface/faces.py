@@ -21,6 +21,7 @@ from service.pipelines.faces import FaceAnalyzer, FoundFace
 from service.timing import StageClock
 
 LANDMARKS_PLUGIN = "landmarks"
+FILE = "file"  # the image field of CompreFace's multipart requests
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from service.api.compreface.answers import (
     Updated,
 )
 from service.api.compreface.faces import (
+    FILE,
     Options,
     execution_ms,
     faces_of,
@@ -42,7 +43,6 @@ from service.api.uploads import image_request_body, read_images
 from service.faces import UnknownFaceError, UnknownSubjectError, validate_subject
 
 router = APIRouter(prefix="/recognition")
-FILE = "file"
 SubjectQuery = Annotated[str, Query(min_length=1, max_length=512)]
 _DECLARED = "compreface_subjects"  # app.state: subjects added without a face yet
 
