@@ -20,8 +20,10 @@ from service.api.metrics import label_model
 from service.api.schemas import TimingsMs
 from service.api.uploads import IMAGE_FIELD, read_image
 from service.pipelines.images import DecodedImage, decode_image
+from service.pipelines.preprocess import decode_floor
 from service.pipelines.protocol import P
 from service.pipelines.results import Timings
+from service.repository.spec import InputSpec
 from service.timing import StageClock
 
 
@@ -56,13 +58,16 @@ async def infer(
     *,
     model: str,
     clock: StageClock,
+    fast_input: InputSpec | None = None,
 ) -> Inferred[R]:
     """Read the upload, then decode and ``run`` it off the event loop within a slot.
 
     ``AdmissionGateMiddleware`` has already counted the request in line (or refused it with its
     body unread) and reserves the body's bytes as it is read here."""
     uploads = {IMAGE_FIELD: await read_image(request)}
-    return await infer_uploads(context, uploads, run, model=model, clock=clock)
+    return await infer_uploads(
+        context, uploads, run, model=model, clock=clock, fast_input=fast_input
+    )
 
 
 async def infer_uploads(
@@ -72,10 +77,19 @@ async def infer_uploads(
     *,
     model: str,
     clock: StageClock,
+    fast_input: InputSpec | None = None,
 ) -> Inferred[R]:
     """``infer`` for uploads a route has read itself: each is decoded (errors name its field)
-    and ``run`` gets their pixels in order; ``Inferred.image`` is the first."""
-    limits = _DecodeLimits(context.settings.max_pixels, context.settings.max_decoded_bytes)
+    and ``run`` gets their pixels in order; ``Inferred.image`` is the first.
+
+    ``fast_input``: the model input that one upload's pixels only feed, for a route whose
+    ``run`` takes ``image_hw``; with fast decode on (VISION_FAST_DECODE, or the model's
+    ``[input] fast_decode``) a JPEG is then decoded at a reduced scale still covering it."""
+    settings = context.settings
+    reduce_to = None
+    if fast_input is not None and (settings.fast_decode or fast_input.fast_decode):
+        reduce_to = decode_floor(fast_input)
+    limits = _DecodeLimits(settings.max_pixels, settings.max_decoded_bytes, reduce_to)
     image, result = await run_blocking(context, _decode_and_run, uploads, limits, run, clock)
     timings = observed_timings(context, model, clock, result.timings)
     return Inferred(image=image, result=result, timings=timings)
@@ -110,6 +124,7 @@ def observed_timings(
 class _DecodeLimits:
     max_pixels: int
     max_decoded_bytes: int
+    reduce_to: Callable[[tuple[int, int]], tuple[int, int]] | None = None
 
 
 def _decode_and_run(
@@ -123,10 +138,13 @@ def _decode_and_run(
                 max_pixels=limits.max_pixels,
                 max_decoded_bytes=limits.max_decoded_bytes,
                 name=name,
+                reduce_to=limits.reduce_to,
             )
             for name, data in uploads.items()
         ]
     clock.notices.extend(
         f"{name}: {i.notice}" for name, i in zip(uploads, images, strict=True) if i.notice
     )
+    if limits.reduce_to is not None:  # one upload, a run that maps back to its full size
+        return images[0], run(images[0].pixels, image_hw=images[0].full_hw)
     return images[0], run(*(image.pixels for image in images))

@@ -17,7 +17,7 @@ from service.pipelines.preprocess import preprocess
 from service.pipelines.protocol import LoadedModel, model_info
 from service.pipelines.results import ClassificationResult, Prediction, Timings, label_for
 from service.pipelines.runner import Runner
-from service.repository.spec import ModelSpec
+from service.repository.spec import InputSpec, ModelSpec
 from service.timing import StageClock
 
 logger = logging.getLogger(__name__)
@@ -36,9 +36,13 @@ class Classifier:
     """Top-k ImageNet-style predictions with probabilities that sum to one."""
 
     task: ClassVar[str] = "classify"
+    #: The model input that a reduced-scale (fast) decode of an upload must still cover, set
+    #: from the spec; None, a full decode, for a pipeline without one.
+    fast_input: InputSpec | None = None
 
     def __init__(self, name: str, spec: ModelSpec, runner: Runner) -> None:
         self.spec = spec
+        self.fast_input = spec.input
         self.runner = runner
         self.labels = list(spec.labels)
         self.info = model_info(name, spec, runner)
@@ -62,10 +66,17 @@ class Classifier:
                 1 / scores.size,
             )
 
-    def run(self, pixels: NDArray[np.uint8], *, top_k: int = 5) -> ClassificationResult:
-        """Classify one (H, W, 3) RGB image."""
+    def run(
+        self,
+        pixels: NDArray[np.uint8],
+        *,
+        top_k: int = 5,
+        image_hw: tuple[int, int] | None = None,
+    ) -> ClassificationResult:
+        """Classify one (H, W, 3) RGB image (``image_hw``: the full picture's size when
+        ``pixels`` are a reduced decode of it)."""
         clock = StageClock()
-        scores = self._scores(pixels, clock)
+        scores = self._scores(pixels, clock, image_hw)
         with clock.stage("postprocess"):
             probabilities = softmax(scores) if self.spec.output.kind == "logits" else scores
             best = np.argsort(-probabilities, kind="stable")[:top_k]
@@ -82,12 +93,15 @@ class Classifier:
         )
 
     def _scores(
-        self, pixels: NDArray[np.uint8], clock: StageClock | None = None
+        self,
+        pixels: NDArray[np.uint8],
+        clock: StageClock | None = None,
+        image_hw: tuple[int, int] | None = None,
     ) -> NDArray[np.float32]:
         """The model's raw output for one image, flattened (preprocess and inference timed)."""
         clock = clock or StageClock()
         with clock.stage("preprocess"):
-            tensor, _ = preprocess(pixels, self.spec.input, self.spec.input.stride)
+            tensor, _ = preprocess(pixels, self.spec.input, self.spec.input.stride, image_hw)
         with clock.stage("inference"):
             return np.asarray(self.runner.run(tensor)[0], dtype=np.float32).reshape(-1)
 

@@ -16,7 +16,7 @@ from service.pipelines.protocol import LoadedModel, model_info
 from service.pipelines.results import DetectionResult, Timings, label_for
 from service.pipelines.runner import Runner
 from service.pipelines.segments import mask_outline
-from service.repository.spec import ModelSpec
+from service.repository.spec import InputSpec, ModelSpec
 from service.runtime.session import ModelSession
 from service.timing import StageClock
 
@@ -25,9 +25,13 @@ class Detector:
     """Boxes (and keypoints, for pose and face models) in the upright image's pixels."""
 
     task: ClassVar[str] = "detect"
+    #: The model input that a reduced-scale (fast) decode of an upload must still cover, set
+    #: from the spec; None, a full decode, for a pipeline without one.
+    fast_input: InputSpec | None = None
 
     def __init__(self, name: str, spec: ModelSpec, runner: Runner, layout: str) -> None:
         self.spec = spec
+        self.fast_input = spec.input
         self.runner = runner
         self.layout = layout
         self.labels = list(spec.labels)
@@ -54,12 +58,16 @@ class Detector:
         iou: float | None = None,
         max_detections: int | None = None,
         classes: Sequence[int] | None = None,
+        image_hw: tuple[int, int] | None = None,
     ) -> DetectionResult:
-        """Detect objects in one (H, W, 3) RGB image; None parameters take model.toml's."""
+        """Detect objects in one (H, W, 3) RGB image; None parameters take model.toml's.
+        ``image_hw``: the full picture's size when ``pixels`` are a reduced decode of it."""
         defaults = self.spec.postprocess
         clock = StageClock()
         with clock.stage("preprocess"):
-            tensor, transform = preprocess(pixels, self.spec.input, self.spec.input.stride)
+            tensor, transform = preprocess(
+                pixels, self.spec.input, self.spec.input.stride, image_hw
+            )
         with clock.stage("inference"):
             outputs = self.runner.run(tensor)
         with clock.stage("postprocess"):

@@ -4,12 +4,15 @@ EXIF orientation is applied first, so every later stage (and every box) refers t
 as a person sees it; unreadable EXIF means no rotation (and a ``notice``), never an error. The
 pixel limit and the decoded-memory limit are checked from the header, before any pixel is
 decoded, and high-bit-depth pixels reach 8 bits in row blocks, never as one float64 array.
+Complete RGB and greyscale JPEGs are decoded by OpenCV, which gives the same pixels faster
+(``service.pipelines.jpeg_decode``); every other upload takes Pillow's path.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +20,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import ServiceError
+from service.pipelines.jpeg_decode import decode_jpeg
 from service.pipelines.png_data import png_shortfall
 
 # Pillow's own bomb guard would refuse by its global limit with its own wording; the service
@@ -43,11 +47,13 @@ class ImageTooLargeError(ServiceError):
 @dataclass(frozen=True)
 class DecodedImage:
     """An upright RGB picture; ``pixels`` is (H, W, 3) uint8. ``notice`` says what was
-    ignored on the way (unreadable EXIF), for a response header."""
+    ignored on the way (unreadable EXIF), for a response header. ``full_hw`` is the picture's
+    upright size when ``pixels`` are a reduced-scale decode of it (fast decode), else None."""
 
     pixels: NDArray[np.uint8]
     format: str
     notice: str | None = None
+    full_hw: tuple[int, int] | None = None
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -67,8 +73,13 @@ def decode_image(
     max_pixels: int,
     name: str = "image",
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+    reduce_to: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
 ) -> DecodedImage:
-    """Decode ``data``; errors name the upload (``name``) and say what was wrong."""
+    """Decode ``data``; errors name the upload (``name``) and say what was wrong.
+
+    ``reduce_to`` (fast decode) maps the upright size of the picture to the smallest size its
+    pixels may be decoded at: a JPEG is then decoded at the largest DCT scale that covers it.
+    """
     if not data:
         raise ImageDecodeError(f"{name}: the upload is empty")
     try:
@@ -77,6 +88,11 @@ def decode_image(
         shortfall = png_shortfall(data)
         if shortfall is not None:
             raise ImageDecodeError(f"{name}: not a decodable image: {shortfall}")
+        jpeg = decode_jpeg(data, image, reduce_to)
+        if jpeg is not None:
+            pixels, full_hw = jpeg
+            reduced = full_hw if pixels.shape[:2] != full_hw else None
+            return DecodedImage(pixels=pixels, format=str(image.format), full_hw=reduced)
         image.seek(0)  # first frame of an animation
         image.load()
         upright, notice = _upright(image)

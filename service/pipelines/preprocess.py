@@ -8,11 +8,13 @@ its spec that every answer's ``ModelInfo`` carries; the Transform stays geometry
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
 from detection import Transform, letterbox, resize_crop, stretch
-from service.pipelines.resize import resize_region
+from service.pipelines.resize import resize_into, resize_region
 from service.repository.config import Interpolation
 from service.repository.spec import InputSpec
 
@@ -34,6 +36,13 @@ def plan_transform(image_hw: tuple[int, int], config: InputSpec, stride: int) ->
     )
 
 
+def decode_floor(config: InputSpec) -> Callable[[tuple[int, int]], tuple[int, int]]:
+    """For a reduced-scale decode (fast decode): the smallest size an image of a given size may
+    be decoded at, the size ``config`` resizes it to, so the resize never enlarges what the
+    decoder shrank."""
+    return lambda image_hw: plan_transform(image_hw, config, config.stride).resized_hw
+
+
 def apply_transform(
     pixels: NDArray[np.uint8],
     transform: Transform,
@@ -43,50 +52,90 @@ def apply_transform(
     """Resize and pad or crop an (H, W, 3) RGB image exactly as ``transform`` says.
 
     As Ultralytics' LetterBox (cv2.resize, then cv2.copyMakeBorder) or torchvision's Resize +
-    CenterCrop do it; only the part of the resized image that lands in the input is kept.
+    CenterCrop do it; only the part of the resized image that lands in the input is kept. A
+    letterbox or stretch is resized straight into the padded canvas, with no resized copy.
     """
     new_h, new_w = transform.resized_hw
     in_h, in_w = transform.input_hw
     offset_x, offset_y = transform.offset_xy
     left, top = max(0, -offset_x), max(0, -offset_y)
     right, bottom = min(new_w, in_w - offset_x), min(new_h, in_h - offset_y)
-    region = resize_region(pixels, (new_h, new_w), (left, top, right, bottom), interpolation)
-    if region.shape[:2] == (in_h, in_w):
-        return region
-    canvas = np.full((in_h, in_w, 3), pad_value, dtype=np.uint8)
+    if (new_h, new_w) == (in_h, in_w) and pixels.shape[:2] == (new_h, new_w):
+        return pixels  # already the input: as LetterBox, nothing to resize or pad
     x, y = max(offset_x, 0), max(offset_y, 0)
-    canvas[y : y + region.shape[0], x : x + region.shape[1]] = region
+    canvas = _padded_canvas((in_h, in_w), (x, y, x + right - left, y + bottom - top), pad_value)
+    placed = canvas[y : y + bottom - top, x : x + right - left]
+    if (left, top, right, bottom) == (0, 0, new_w, new_h):
+        resize_into(pixels, placed, interpolation)
+    else:  # a crop: only part of the resized picture lands in the input
+        placed[...] = resize_region(
+            pixels, (new_h, new_w), (left, top, right, bottom), interpolation
+        )
+    return canvas
+
+
+def _padded_canvas(
+    input_hw: tuple[int, int], inner: tuple[int, int, int, int], pad_value: int
+) -> NDArray[np.uint8]:
+    """An (H, W, 3) canvas with ``pad_value`` outside the ``inner`` (left, top, right, bottom)
+    rectangle and nothing written inside it: the resize fills that."""
+    canvas = np.empty((*input_hw, 3), dtype=np.uint8)
+    left, top, right, bottom = inner
+    canvas[:top] = pad_value
+    canvas[bottom:] = pad_value
+    canvas[top:bottom, :left] = pad_value
+    canvas[top:bottom, right:] = pad_value
     return canvas
 
 
 def to_tensor(pixels: NDArray[np.uint8], config: InputSpec) -> NDArray[np.float32]:
-    """(H, W, 3) RGB uint8 to a (1, C, H, W) or (1, H, W, C) float32 tensor per the config."""
-    array = pixels[..., ::-1] if config.color == "BGR" else pixels
-    tensor = _scaled(array, config.scale)
+    """(H, W, 3) RGB uint8 to a (1, C, H, W) or (1, H, W, C) float32 tensor per the config.
+
+    One pass per channel, written into the tensor's final layout: the colour order is picked by
+    indexing, the scale (and mean and std) applied with ``out=``, no intermediate arrays.
+    """
+    height, width = pixels.shape[:2]
+    nchw = config.layout == "NCHW"
+    tensor = np.empty((1, 3, height, width) if nchw else (1, height, width, 3), np.float32)
+    order = (2, 1, 0) if config.color == "BGR" else (0, 1, 2)
     mean = np.asarray(config.mean, dtype=np.float32)
     std = np.asarray(config.std, dtype=np.float32)
-    if mean.any() or (std != 1).any():
-        tensor = (tensor - mean) / std
-    if config.layout == "NCHW":
-        tensor = tensor.transpose(2, 0, 1)
-    return np.ascontiguousarray(tensor[None])
+    normalise = bool(mean.any() or (std != 1).any())
+    divisor = _divisor(config.scale)
+    for channel, source in enumerate(order):
+        plane = tensor[0, channel] if nchw else tensor[0, :, :, channel]
+        if divisor is None:
+            np.multiply(pixels[:, :, source], np.float32(config.scale), out=plane)
+        else:
+            np.divide(pixels[:, :, source], np.float32(divisor), out=plane)
+        if normalise:
+            np.subtract(plane, mean[channel], out=plane)
+            np.divide(plane, std[channel], out=plane)
+    return tensor
 
 
-def _scaled(array: NDArray[np.uint8], scale: float) -> NDArray[np.float32]:
-    """uint8 times ``scale``. A 1/n scale divides by n, as Ultralytics (``im /= 255``) and
-    torchvision's ``ToTensor`` (``div(255)``) do: multiplying by float32(1/255) instead differs
-    in the last bit for half of the 256 values, so the network would not see their tensor."""
-    values = array.astype(np.float32)
+def _divisor(scale: float) -> int | None:
+    """n when ``scale`` is exactly 1/n (n > 1), else None. A 1/n scale divides by n, as
+    Ultralytics (``im /= 255``) and torchvision's ``ToTensor`` (``div(255)``) do: multiplying by
+    float32(1/255) instead differs in the last bit for half of the 256 values, so the network
+    would not see their tensor."""
     divisor = round(1 / scale)
-    if divisor > 1 and 1 / divisor == scale:
-        return values / np.float32(divisor)
-    return values * np.float32(scale)
+    return divisor if divisor > 1 and 1 / divisor == scale else None
 
 
 def preprocess(
-    pixels: NDArray[np.uint8], config: InputSpec, stride: int = 32
+    pixels: NDArray[np.uint8],
+    config: InputSpec,
+    stride: int = 32,
+    image_hw: tuple[int, int] | None = None,
 ) -> tuple[NDArray[np.float32], Transform]:
-    """The whole step: plan the geometry, apply it, and build the tensor."""
-    transform = plan_transform((pixels.shape[0], pixels.shape[1]), config, stride)
+    """The whole step: plan the geometry, apply it, and build the tensor.
+
+    ``image_hw`` is the full picture's size when ``pixels`` were decoded at a reduced scale
+    (fast decode): the geometry is planned and recorded in the full picture's pixels, so boxes
+    map back to them, and only the resize starts from the smaller ``pixels``.
+    """
+    planned_hw = image_hw or (pixels.shape[0], pixels.shape[1])
+    transform = plan_transform(planned_hw, config, stride)
     placed = apply_transform(pixels, transform, config.pad_value, config.interpolation)
     return to_tensor(placed, config), transform

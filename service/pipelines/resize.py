@@ -37,15 +37,28 @@ def resize(
     pixels: NDArray[np.uint8], size_hw: Size, interpolation: Interpolation
 ) -> NDArray[np.uint8]:
     """(H, W, 3) uint8 at ``size_hw``; returned unchanged when already that size (as LetterBox)."""
-    height, width = size_hw
-    if pixels.shape[:2] == (height, width):
+    if pixels.shape[:2] == tuple(size_hw):
         return pixels
+    return resize_into(pixels, np.empty((*size_hw, pixels.shape[2]), np.uint8), interpolation)
+
+
+def resize_into(
+    pixels: NDArray[np.uint8], out: NDArray[np.uint8], interpolation: Interpolation
+) -> NDArray[np.uint8]:
+    """``pixels`` resampled to fill ``out``, an (h, w, 3) uint8 array or a view of a larger one
+    (the letterbox canvas), written in place: no resized copy is made and then pasted."""
+    if pixels.shape[:2] == out.shape[:2]:
+        out[...] = pixels
+        return out
     source = np.ascontiguousarray(pixels)
     if interpolation == "antialias":
+        height, width = out.shape[:2]
         image = Image.fromarray(source).resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
-    resized = cv2.resize(source, (width, height), interpolation=_OPENCV[interpolation])
-    return np.asarray(resized, dtype=np.uint8).reshape(height, width, -1)
+        out[...] = np.asarray(image, dtype=np.uint8)
+        return out
+    # ``dst`` of the same shape and dtype is written in place, a view with row strides included.
+    cv2.resize(source, (out.shape[1], out.shape[0]), dst=out, interpolation=_OPENCV[interpolation])
+    return out
 
 
 def resize_region(

@@ -63,6 +63,7 @@ class InputConfig(_Section):
     mean: Triple | None = None
     std: Annotated[list[PositiveFloat], Field(min_length=3, max_length=3)] | None = None
     layout: TensorLayout | None = None
+    fast_decode: bool | None = None
 
 
 class OutputConfig(_Section):

@@ -90,6 +90,7 @@ class InputSpec:
     scale: float
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    fast_decode: bool = False  # JPEGs decoded at a reduced DCT scale (pipelines/jpeg_decode)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def resolve_spec(
         scale=1 / 255 if inp.scale is None else inp.scale,
         mean=_triple(inp.mean, 0.0),
         std=_triple(inp.std, 1.0),
+        fast_decode=inp.fast_decode is True,
     )
     if input_spec.auto_stride and not dynamic_hw:
         raise ModelConfigError(

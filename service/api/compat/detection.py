@@ -94,7 +94,12 @@ async def face_detection(
     image = form.image()
     run = partial(detector.run, confidence=form.probability(MIN_CONFIDENCE))
     inferred = await infer_uploads(
-        context, {IMAGE_FIELD: image}, run, model=detector.info.name, clock=clock
+        context,
+        {IMAGE_FIELD: image},
+        run,
+        model=detector.info.name,
+        clock=clock,
+        fast_input=detector.fast_input,
     )
     found = inferred.result
     predictions = [
@@ -125,7 +130,12 @@ async def _detect_objects(
     classes = alias.class_ids(detector.labels) if alias is not None else None
     run = partial(detector.run, confidence=confidence, classes=classes)
     inferred: Inferred[DetectionResult] = await infer_uploads(
-        context, {IMAGE_FIELD: image}, run, model=detector.info.name, clock=clock
+        context,
+        {IMAGE_FIELD: image},
+        run,
+        model=detector.info.name,
+        clock=clock,
+        fast_input=detector.fast_input,
     )
     found = inferred.result
     context.metrics.observe_detections(found)

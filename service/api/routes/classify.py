@@ -36,5 +36,12 @@ async def classify(
     """The ``top_k`` most probable classes, most probable first, with probabilities."""
     classifier = ready_pipeline(context, request, Classifier, model)
     run = partial(classifier.run, top_k=top_k)
-    inferred = await infer(context, request, run, model=classifier.info.name, clock=clock)
+    inferred = await infer(
+        context,
+        request,
+        run,
+        model=classifier.info.name,
+        clock=clock,
+        fast_input=classifier.fast_input,
+    )
     return ClassifyResponse.of(inferred.result, inferred.timings)

@@ -98,7 +98,7 @@ async def detect(
     """Boxes in the upright image's pixels (EXIF orientation applied), best first."""
     if output == "image":
         return await _drawn(request, context, clock, query)
-    inferred = await _detected(request, context, clock, query)
+    inferred = await _detected(request, context, clock, query, fast=True)
     return DetectResponse.of(inferred.result, inferred.timings, with_rle=mask_format == "rle")
 
 
@@ -123,8 +123,9 @@ async def detect_image(
 
 
 async def _detected(
-    request: Request, context: Context, clock: Clock, query: DetectQuery
+    request: Request, context: Context, clock: Clock, query: DetectQuery, *, fast: bool = False
 ) -> Inferred[DetectionResult]:
+    """``fast``: fast decode may serve it (not when the answer draws on the decoded photo)."""
     confidence = aliased("confidence", query.confidence, "conf", query.conf)
     max_detections = aliased("max_detections", query.max_detections, "max_det", query.max_det)
     detector = ready_pipeline(context, request, Detector, query.model)
@@ -137,7 +138,10 @@ async def _detected(
         max_detections=max_detections,
         classes=class_ids,
     )
-    inferred = await infer(context, request, run, model=detector.info.name, clock=clock)
+    fast_input = detector.fast_input if fast else None
+    inferred = await infer(
+        context, request, run, model=detector.info.name, clock=clock, fast_input=fast_input
+    )
     context.metrics.observe_detections(inferred.result)
     return inferred
 

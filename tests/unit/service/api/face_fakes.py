@@ -39,6 +39,7 @@ class FakeFaceDetector(FaceDetector):
         iou: float | None = None,
         max_detections: int | None = None,
         classes: Sequence[int] | None = None,
+        image_hw: tuple[int, int] | None = None,
     ) -> DetectionResult:
         self.confidences.append(confidence)
         height, width = pixels.shape[:2]

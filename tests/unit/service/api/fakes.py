@@ -61,6 +61,7 @@ class FakeDetector(Detector):
         iou: float | None = None,
         max_detections: int | None = None,
         classes: Sequence[int] | None = None,
+        image_hw: tuple[int, int] | None = None,
     ) -> DetectionResult:
         self.calls.append(
             {
@@ -104,7 +105,13 @@ class FakeClassifier(Classifier):
         self.labels = list(CLASSIFY_LABELS)
         self.calls: list[dict[str, Any]] = []
 
-    def run(self, pixels: NDArray[np.uint8], *, top_k: int = 5) -> ClassificationResult:
+    def run(
+        self,
+        pixels: NDArray[np.uint8],
+        *,
+        top_k: int = 5,
+        image_hw: tuple[int, int] | None = None,
+    ) -> ClassificationResult:
         self.calls.append({"shape": pixels.shape, "top_k": top_k})
         order = sorted(range(len(CLASSIFY_LABELS)), key=lambda i: -CLASSIFY_PROBABILITIES[i])
         return ClassificationResult(

@@ -13,6 +13,7 @@ from service.pipelines import resize as resize_module
 from service.pipelines.preprocess import preprocess
 from service.repository.config import Interpolation
 from service.repository.spec import InputSpec
+from tests.unit.service.pipelines import preprocess_reference
 
 BASE = InputSpec(
     name="x", dtype="float32", size=(8, 8), dynamic_hw=False, batch=1, layout="NCHW",
@@ -74,7 +75,9 @@ def test_linear_letterbox_is_opencv_resize_then_border_bit_for_bit() -> None:
     tensor, transform = preprocess(image, replace(BASE, size=(64, 64)))
     left, top, right, bottom = transform.pad_ltrb
     resized = cv2.resize(image, (64, 43), interpolation=cv2.INTER_LINEAR)
-    expected = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    expected = cv2.copyMakeBorder(
+        resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114)
+    )
     np.testing.assert_array_equal(tensor[0].transpose(1, 2, 0), expected)
 
 
@@ -93,7 +96,9 @@ def test_each_opencv_filter_is_opencvs(interpolation: Interpolation, flag: int) 
 def test_antialias_crop_is_pillow_resize_then_centre_crop_bit_for_bit() -> None:
     """torchvision's Resize(256) + CenterCrop(224) on a PIL image."""
     image = noise(300, 451)
-    config = replace(BASE, resize="crop", resize_short=256, size=(224, 224), interpolation="antialias")
+    config = replace(
+        BASE, resize="crop", resize_short=256, size=(224, 224), interpolation="antialias"
+    )
     tensor, transform = preprocess(image, config)
     assert transform.resized_hw == (256, 384)
     whole = np.asarray(Image.fromarray(image).resize((384, 256), Image.Resampling.BILINEAR))
@@ -104,7 +109,9 @@ def test_shrinking_filters_differ_where_the_reference_would_notice() -> None:
     """Pillow's bilinear averages a wider neighbourhood when shrinking; OpenCV's does not."""
     image = noise(400, 400)
     linear, _ = preprocess(image, replace(BASE, resize="stretch", size=(100, 100)))
-    smooth, _ = preprocess(image, replace(BASE, resize="stretch", size=(100, 100), interpolation="antialias"))
+    smooth, _ = preprocess(
+        image, replace(BASE, resize="stretch", size=(100, 100), interpolation="antialias")
+    )
     assert np.abs(linear - smooth).max() > 50
     assert smooth.std() < linear.std()  # averaging more pixels: less noise survives
 
@@ -119,7 +126,9 @@ def test_a_centre_crop_of_an_extreme_strip_computes_only_the_crop(
     sampled linearly there, so it is left out)."""
     monkeypatch.setattr(resize_module, "MAX_WHOLE_RESIZE_PIXELS", 1_000_000)
     strip = noise(2, 100)
-    config = replace(BASE, resize="crop", resize_short=256, size=(224, 224), interpolation=interpolation)
+    config = replace(
+        BASE, resize="crop", resize_short=256, size=(224, 224), interpolation=interpolation
+    )
     tensor, transform = preprocess(strip, config)
     assert transform.resized_hw == (256, 12800)
     # The naive way: the whole resized picture (3.3 megapixels here), then the crop.
@@ -142,3 +151,74 @@ def test_a_one_over_n_scale_divides_as_ultralytics_and_torchvision_do() -> None:
     expected = values.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
     np.testing.assert_array_equal(tensor, expected)
     assert (expected != values.transpose(2, 0, 1)[None] * np.float32(1 / 255)).sum() == 3 * 126
+
+
+# Every kind of [input] the bundled models and Ultralytics' exports use, and the corners between.
+REFERENCE_CONFIGS = {
+    "yolov8 640 centre 1/255": replace(BASE, size=(640, 640), scale=1 / 255),
+    "yolox 416 top-left BGR raw": replace(BASE, size=(416, 416), placement="top-left", color="BGR"),
+    "retinaface BGR means, pad 0": replace(
+        BASE, size=(640, 640), placement="top-left", pad_value=0, color="BGR",
+        mean=(104.0, 117.0, 123.0),
+    ),
+    "scrfd (x-127.5)/128": replace(
+        BASE, size=(640, 640), placement="top-left", pad_value=0, mean=(127.5,) * 3,
+        std=(128.0,) * 3,
+    ),
+    "yunet no scale-up": replace(BASE, size=(640, 640), placement="top-left", scale_up=False),
+    "ultraface stretch": replace(
+        BASE, size=(240, 320), resize="stretch", mean=(127.0,) * 3, std=(128.0,) * 3
+    ),
+    "imagenet crop antialias": replace(
+        BASE, size=(224, 224), resize="crop", resize_short=256, interpolation="antialias",
+        scale=1 / 255, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+    ),
+    "style NHWC crop": replace(
+        BASE, size=(256, 256), resize="crop", resize_short=256, interpolation="antialias",
+        scale=1 / 255, layout="NHWC",
+    ),
+    "NHWC letterbox BGR scale 1/128 cubic": replace(
+        BASE, size=(96, 128), layout="NHWC", color="BGR", scale=1 / 128, interpolation="cubic",
+    ),
+    "auto-stride area, odd scale": replace(
+        BASE, size=(320, 320), auto_stride=True, stride=32, interpolation="area", scale=0.3,
+    ),
+    "nearest stretch": replace(BASE, size=(64, 48), resize="stretch", interpolation="nearest"),
+}  # fmt: skip
+REFERENCE_PICTURES = {
+    "landscape": (300, 451),
+    "portrait": (517, 237),
+    "input-sized": (640, 640),
+    "tiny": (3, 5),
+    "strip": (1, 700),
+}
+
+
+@pytest.mark.parametrize("picture_hw", REFERENCE_PICTURES.values(), ids=list(REFERENCE_PICTURES))
+@pytest.mark.parametrize("config", REFERENCE_CONFIGS.values(), ids=list(REFERENCE_CONFIGS))
+def test_the_lean_tensor_is_the_previous_one_bit_for_bit(
+    config: InputSpec, picture_hw: tuple[int, int]
+) -> None:
+    """Against preprocessing as it was before it wrote into preallocated arrays."""
+    image = noise(*picture_hw, seed=picture_hw[0])
+    tensor, transform = preprocess(image, config, config.stride)
+    expected, expected_transform = preprocess_reference.preprocess(image, config, config.stride)
+    assert transform == expected_transform
+    assert tensor.dtype == expected.dtype == np.float32
+    assert tensor.shape == expected.shape
+    assert tensor.flags.c_contiguous
+    # Bit patterns, so that -0.0 against 0.0 or a last-bit difference would fail too.
+    np.testing.assert_array_equal(tensor.view(np.uint32), expected.view(np.uint32))
+
+
+def test_a_reduced_decode_is_planned_and_recorded_in_the_full_pictures_pixels() -> None:
+    """Fast decode: pixels at 1/4 scale, geometry of the 4x larger picture they came from."""
+    full = noise(400, 600)
+    quarter = full[::4, ::4]
+    config = replace(BASE, size=(64, 64))
+    tensor, transform = preprocess(quarter, config, image_hw=(400, 600))
+    assert transform == preprocess(full, config)[1]
+    assert transform.image_hw == (400, 600) and transform.resized_hw == (43, 64)
+    resized = cv2.resize(quarter, (64, 43), interpolation=cv2.INTER_LINEAR)
+    top = transform.offset_xy[1]
+    np.testing.assert_array_equal(tensor[0, :, top : top + 43].transpose(1, 2, 0), resized)
