@@ -8,9 +8,10 @@ connection per request, one request at a time, and 0.1 s before it gives up on t
 This script starts ``python -m service serve`` on 127.0.0.1 with the default models (pulled
 from the shared mirror into a temporary directory), makes that JPEG from ``ul_bus.jpg``, and
 sends N such requests (default 200) to ``/v1/vision/detection``. As the peer, the same client
-sends the same JPEG to our own ``POST /detect`` in alternating rounds, so the compat layer's
-cost shows as a ratio. Latencies are measured with a 10 s timeout so that slow answers are
-counted ("over 0.1 s": requests Frigate would have dropped) rather than lost.
+sends the same JPEG to our own ``POST /detect`` in alternating rounds (who goes first
+rotates), so the compat layer's cost shows as a p50 ratio per round, reported as median
+(min-max). Latencies are measured with a 10 s timeout so that slow answers are counted ("over
+0.1 s": requests Frigate would have dropped) rather than lost.
 
     .venv/bin/python bench/deepstack.py [--requests N] [--rounds R]
 
@@ -28,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from loadkit import load_average
 from PIL import Image
+from rounds import rotated, spread
 from serve import pull_models, running_server, shared_dir
 
 FRIGATE_TIMEOUT_S = 0.1
@@ -76,19 +79,26 @@ def main() -> int:
                 for _ in range(10):
                     frigate_call(url, jpeg)
             latencies: dict[str, list[float]] = {name: [] for name in rows}
+            ratios: list[float] = []  # compat p50 / peer p50, one per round
             process_ms: list[float] = []
             counts: list[int] = []
             per_round = [args.requests // args.rounds] * args.rounds
             per_round[-1] += args.requests - sum(per_round)
-            for count in per_round:
-                for name, url in rows.items():
+            for index, count in enumerate(per_round):
+                this_round: dict[str, list[float]] = {name: [] for name in rows}
+                for name in rotated(list(rows), index):
                     for _ in range(count):
-                        elapsed, answer = frigate_call(url, jpeg)
-                        latencies[name].append(elapsed)
+                        elapsed, answer = frigate_call(rows[name], jpeg)
+                        this_round[name].append(elapsed)
                         if "processMs" in answer:
                             process_ms.append(float(answer["processMs"]))  # type: ignore[arg-type]
                             counts.append(int(answer["count"]))  # type: ignore[call-overload]
+                for name, values in this_round.items():
+                    latencies[name].extend(values)
+                compat_round, peer_round = this_round.values()
+                ratios.append(statistics.median(compat_round) / statistics.median(peer_round))
 
+    print(load_average())
     print(
         f"{IMAGE} resized to {FRAME}x{FRAME}, JPEG {len(jpeg)} bytes; {args.requests} "
         f"requests per row, sequential, new connection each (as Frigate), {args.rounds} rounds"
@@ -100,9 +110,7 @@ def main() -> int:
             f"{name:<32} {percentile_ms(values, 50):8.1f} {percentile_ms(values, 90):8.1f} "
             f"{percentile_ms(values, 99):8.1f} {max(values) * 1000:8.1f} {over:>8}"
         )
-    compat, peer = latencies.values()
-    ratio = statistics.median(compat) / statistics.median(peer)
-    print(f"p50 ratio compat / peer: {ratio:.2f}")
+    print(f"p50 ratio compat / peer per round: {spread(ratios)} (median (min-max))")
     print(
         f"server-side processMs median {statistics.median(process_ms):.0f}; "
         f"objects per frame (min_confidence 0.4): {min(counts)}..{max(counts)}"

@@ -1,35 +1,35 @@
-"""Benchmark: ``POST /detect`` through the real HTTP service against the same work without it.
+"""Benchmark: ``POST /detect`` through the real HTTP service against onnxruntime alone and
+against Ultralytics' own ``predict()``, in alternating rounds with per-round ratios.
 
-One table, for ``ul_bus.jpg`` at concurrency 1 and 8, per detector (the default ``yolox_nano``
-and ``yolov8n_coco_dynint8``, the ultralytics-format model), with p50 / p95 latency, requests/s
-and CPU milliseconds per request:
+Per detector (``yolox_nano``, the default, and ``yolov8n_coco_dynint8``, the YOLOv8n int8
+export), on ``ul_bus.jpg``, at concurrency 1 and 8:
 
-  service HTTP       a real ``python -m service serve`` (uvicorn) subprocess on 127.0.0.1, models
-                     pulled from the shared mirror into a temporary directory; ``httpx`` posts the
-                     multipart image (one keep-alive client per worker thread).
-  HTTP floor         ``GET /health/live`` with the same client: what the client and uvicorn cost
-                     by themselves, before any image work (5 N requests).
-  in-process         ``decode_image`` + ``Detector.run`` called directly: the work the server does
-                     per request, without HTTP.
-  onnxruntime alone  ``InferenceSession.run`` on the already preprocessed tensor, with the
-                     service's session options: the ceiling these cores allow for the model.
-  ultralytics        ``YOLO(<same .onnx>).predict(<image path>)`` with the same size and
-                     thresholds (one YOLO per worker thread, as ultralytics requires), where
-                     ultralytics is importable; it cannot run YOLOX, so only the YOLOv8 row.
+  service            a real ``python -m service serve`` (uvicorn) subprocess on 127.0.0.1, with
+                     this environment's ``VISION_*`` settings and models pulled from the shared
+                     mirror into a temporary directory; ``httpx`` posts the multipart image (one
+                     keep-alive client per worker thread). CPU: the server process, from /proc.
+  in-process         ``decode_image`` + ``Detector.run`` in this process: the server's work
+                     without HTTP (where the time goes, not a target).
+  ort alone          ``InferenceSession.run`` on the already preprocessed tensor, the SAME
+                     session options as the service (``service.threads.ThreadPlan``: intra-op
+                     threads, spinning), callers taking the same CPU turns as the service's runs.
+  ort alone, free    the same session, callers not taking turns. The c=8 targets compare with
+                     the better of the two ort rows in each round (more req/s, less CPU).
+  ultralytics        ``YOLO(<same .onnx>).predict(<image path>)`` with the same input size and
+                     thresholds, in a separate interpreter that has ultralytics
+                     (``--ultralytics-python``; bench/ultralytics_peer.py), one ``YOLO`` per
+                     thread (Ultralytics' thread-safe inference guide); YOLOv8 only (it cannot
+                     run YOLOX). Its CPU: that whole process.
 
 Concurrency c means c threads, each sending its next request as soon as the previous one
-answers. Each thread warms up first; requests/s is measured while all c are busy (up to the
-N-th completion), and the rows of one model alternate in rounds, so that load from other users
-of these shared cores falls on every row alike. The load generator runs in this process, on the
-same cores as the server: the ``client CPU`` column says how much of the machine it took; the
-``HTTP floor`` row what the client and uvicorn cost together. CPU columns come from ``/proc``
-(Linux) and ``time.process_time``; they include onnxruntime's spinning worker threads.
+answers; requests/s is counted while all c are busy. Every round measures every contender of
+a model at c=1 and then at c=8, the order rotating from round to round, and prints its table
+and its ratios; the summary gives each ratio's median and min-max over the rounds, so a
+neighbour's load on these shared cores shows as spread instead of passing for a result. The
+load generator runs on the same cores as the server.
 
-Settings come from the ``VISION_*`` environment for the server and the in-process pipeline
-alike (e.g. ``VISION_INTRA_OP_THREADS``, ``VISION_MAX_CONCURRENCY``); the header prints them.
-
-    .venv/bin/python bench/serve.py [--requests N] [--rounds R] [--quick] [--models A,B]
-    .venv-ul/bin/python bench/serve.py     # dev-only env that also has ultralytics
+    .venv/bin/python bench/serve.py [--rounds R] [--requests N] [--models A,B]
+        [--ultralytics-python PATH]
 
 Shared data: ``$VISION_SHARED_DIR``, else ``shared/`` beside the repository.
 """
@@ -38,183 +38,70 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
+import dataclasses
+import json
 import os
 import platform
-import queue
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import onnxruntime as ort
-from loadkit import serve_from  # bench/ is on sys.path when this file runs
+from loadkit import load_average, serve_from  # bench/ is on sys.path when this file runs
+from rounds import (
+    Call,
+    MakeCall,
+    Ratios,
+    Sample,
+    Target,
+    measure,
+    process_cpu_s,
+    rotated,
+    shared_call,
+)
 
 from service.pipelines.detector import Detector
 from service.pipelines.images import decode_image
-from service.pipelines.preprocess import preprocess
 from service.pipelines.registry import ModelRegistry
 from service.runtime.session import session_options
+from service.runtime.turns import cpu_turns
 from service.settings import Settings
+from service.threads import ThreadPlan
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "ul_bus.jpg"
 DEFAULT_MODELS = ("yolox_nano", "yolov8n_coco_dynint8")
 ULTRALYTICS_MODELS = {"yolov8n_coco_dynint8"}  # ultralytics runs its own layouts, not YOLOX
 CONCURRENCY = (1, 8)
-READY_TIMEOUT_S = 180.0
-TARGET_LATENCY_RATIO = 1.10  # service p50 / in-process p50 at c=1, at most
-TARGET_THROUGHPUT_RATIO = 0.90  # service req/s / onnxruntime-alone req/s at c=8, at least
-
-Call = Callable[[], None]
+SERVICE, IN_PROCESS, ORT, ORT_FREE, ULTRALYTICS = (
+    "service",
+    "in-process",
+    "ort alone",
+    "ort alone, free",
+    "ultralytics",
+)
+TARGETS = {
+    "(a) service req/s / ort alone, c=8": Target(0.85, at_most=False),
+    "(b) service p50 / ultralytics p50, c=1": Target(1.0, at_most=True),
+    "(c) service req/s / ultralytics, c=8": Target(2.0, at_most=False),
+    "(d) server CPU/req / ort alone, c=8": Target(1.3, at_most=True),
+}
 StageLog = list[dict[str, float]]  # per request: stage name -> milliseconds
 STAGES = ("decode", "preprocess", "inference", "postprocess", "total")
-MakeCall = Callable[[], contextlib.AbstractContextManager[Call]]  # one per worker thread
+Measure = Callable[[int, int, int], Sample]  # concurrency, requests, warm-up -> Sample
 
 
 def shared_dir() -> Path:
     return Path(os.environ.get("VISION_SHARED_DIR", REPO_ROOT.parent / "shared"))
-
-
-# -- measuring -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One row: latencies, and the window in which ``requests`` of them completed."""
-
-    latencies_s: list[float]  # every completed request, the few still in flight at the end too
-    requests: int  # completions that closed the throughput window
-    wall_s: float  # that window: from the start to the ``requests``-th completion
-    cpu_s: float | None  # the process doing the work (the server, for HTTP rows)
-    client_cpu_s: float | None  # the load generator, for HTTP rows
-    errors: int
-    first_error: str | None
-
-    def percentile_ms(self, q: float) -> float:
-        return float(np.percentile(self.latencies_s, q)) * 1000.0
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.wall_s
-
-    def cpu_ms_per_request(self, cpu_s: float | None) -> float | None:
-        """CPU over every request that ran, the in-flight tail included."""
-        return None if cpu_s is None else cpu_s * 1000.0 / len(self.latencies_s)
-
-    @staticmethod
-    def merged(parts: list[Sample]) -> Sample:
-        """Rounds of the same row pooled: latencies joined, windows and CPU added."""
-
-        def total(values: list[float | None]) -> float | None:
-            return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
-
-        return Sample(
-            latencies_s=[latency for part in parts for latency in part.latencies_s],
-            requests=sum(part.requests for part in parts),
-            wall_s=sum(part.wall_s for part in parts),
-            cpu_s=total([part.cpu_s for part in parts]),
-            client_cpu_s=total([part.client_cpu_s for part in parts]),
-            errors=sum(part.errors for part in parts),
-            first_error=next((part.first_error for part in parts if part.first_error), None),
-        )
-
-
-def measure(
-    make_call: MakeCall,
-    *,
-    requests: int,
-    concurrency: int,
-    warmup: int,
-    server_cpu: Callable[[], float | None] | None = None,
-) -> Sample:
-    """Keep ``concurrency`` threads busy until ``requests`` calls have completed.
-
-    Each worker enters its own ``make_call()`` and warms up; the clock starts when all are
-    warm, so neither lazy initialisation nor thread start-up is timed, and stops at the
-    ``requests``-th completion, so every worker is busy for the whole window (no ramp-down).
-    The calls still in flight then finish, and count in latencies and CPU. A call fails by
-    raising.
-    """
-    ready = threading.Barrier(concurrency + 1)
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures: list[str] = []
-    window_end: list[float] = []
-
-    def completed(latency: float | None, failure: str | None) -> None:
-        with lock:
-            if latency is not None:
-                latencies.append(latency)
-            if failure is not None:
-                failures.append(failure)
-            if len(latencies) + len(failures) == requests:
-                window_end.append(time.perf_counter())
-
-    def worker() -> None:
-        with contextlib.ExitStack() as stack:
-            try:
-                call = stack.enter_context(make_call())
-                for _ in range(warmup):
-                    call()
-            finally:
-                ready.wait()
-            while not window_end:
-                start = time.perf_counter()
-                try:
-                    call()
-                except Exception as error:
-                    completed(None, f"{type(error).__name__}: {error}")
-                else:
-                    completed(time.perf_counter() - start, None)
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        futures = [pool.submit(worker) for _ in range(concurrency)]
-        ready.wait()
-        server_before = server_cpu() if server_cpu else None
-        cpu_before = time.process_time()
-        start = time.perf_counter()
-        for future in futures:
-            future.result()
-        cpu = time.process_time() - cpu_before
-        server_after = server_cpu() if server_cpu else None
-    if not latencies:
-        raise RuntimeError(f"every request failed; first: {failures[0] if failures else '?'}")
-    if server_cpu is None:
-        work_cpu, client_cpu = cpu, None
-    elif server_before is not None and server_after is not None:
-        work_cpu, client_cpu = server_after - server_before, cpu
-    else:
-        work_cpu, client_cpu = None, cpu
-    return Sample(
-        latencies_s=latencies,
-        requests=requests,
-        wall_s=window_end[0] - start,
-        cpu_s=work_cpu,
-        client_cpu_s=client_cpu,
-        errors=len(failures),
-        first_error=failures[0] if failures else None,
-    )
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` from /proc, or None off Linux."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after "(comm)", which may contain spaces
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the HTTP service ------------------------------------------------------------------------
@@ -280,416 +167,337 @@ def http_detect_call(
     return make
 
 
-def http_floor_call(base_url: str) -> MakeCall:
-    @contextlib.contextmanager
-    def make() -> Iterator[Call]:
-        with httpx.Client(base_url=base_url, timeout=60.0) as client:
-
-            def call() -> None:
-                client.get("/health/live").raise_for_status()
-
-            yield call
-
-    return make
+# -- in-process and onnxruntime alone --------------------------------------------------------
 
 
-# -- in-process, onnxruntime alone, ultralytics ----------------------------------------------
-
-
-def shared_call(call: Call) -> MakeCall:
-    """The same ``call`` for every worker (the pipeline and the session are thread-safe)."""
-    return lambda: contextlib.nullcontext(call)
-
-
-def pipeline_call(detector: Detector, image: bytes, max_pixels: int, stages: StageLog) -> MakeCall:
-    """What the server runs per request, timed by stage the way the server reports it."""
+def pipeline_call(detector: Detector, image: bytes, max_pixels: int) -> MakeCall:
+    """What the server runs per request, without HTTP."""
 
     def call() -> None:
-        start = time.perf_counter()
-        pixels = decode_image(image, max_pixels=max_pixels).pixels
-        decoded = time.perf_counter()
-        timings = detector.run(pixels).timings
-        stages.append(
-            {
-                "decode": (decoded - start) * 1000.0,
-                "preprocess": timings.preprocess_ms,
-                "inference": timings.inference_ms,
-                "postprocess": timings.postprocess_ms,
-                "total": (time.perf_counter() - start) * 1000.0,
-            }
-        )
+        detector.run(decode_image(image, max_pixels=max_pixels).pixels)
 
     return shared_call(call)
 
 
-def onnxruntime_call(detector: Detector, image: bytes, settings: Settings) -> MakeCall:
-    """A session of its own with the service's options, fed the preprocessed tensor."""
-    pixels = decode_image(image, max_pixels=settings.max_pixels).pixels
-    tensor, _ = preprocess(pixels, detector.spec.input, detector.spec.input.stride)
-    model_path = settings.models_dir / detector.info.name / "model.onnx"
+class _Recorder:
+    """Stands in for a detector's runner for one call, to keep the tensor it is fed."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.providers_requested = runner.providers_requested
+        self.providers_used = runner.providers_used
+        self.fed: Any = None
+
+    def run(self, inputs: Any) -> Any:
+        self.fed = inputs
+        return self.runner.run(inputs)
+
+
+def model_input(detector: Detector, pixels: np.ndarray) -> Any:
+    """The exact tensor the service's pipeline feeds the model for ``pixels``."""
+    recorder = _Recorder(detector.runner)
+    detector.runner = recorder
+    try:
+        detector.run(pixels)
+    finally:
+        detector.runner = recorder.runner
+    return recorder.fed
+
+
+def onnxruntime_calls(
+    model_path: Path, tensor: Any, settings: Settings, plan: ThreadPlan
+) -> tuple[MakeCall, MakeCall]:
+    """A session of its own with the service's options, fed the preprocessed tensor: callers
+    taking the service's CPU turns, and callers running freely."""
     session = ort.InferenceSession(
-        str(model_path), session_options(settings), providers=list(detector.runner.providers_used)
+        str(model_path), session_options(settings, plan), providers=["CPUExecutionProvider"]
     )
     feeds = {session.get_inputs()[0].name: tensor}
+    turns = cpu_turns(plan.inference_runs)
 
-    def call() -> None:
+    def taking_turns() -> None:
+        with turns:
+            session.run(None, feeds)
+
+    def free() -> None:
         session.run(None, feeds)
 
-    return shared_call(call)
+    return shared_call(taking_turns), shared_call(free)
 
 
-def ultralytics_call(model_path: Path, image_path: Path, detector: Detector) -> MakeCall:
-    """Per worker: a YOLO of its own (ultralytics predictors are not thread-safe), reused
-    across rounds; the service model's input size and thresholds."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks
-    yolo = importlib.import_module("ultralytics").YOLO
-
-    postprocess = detector.spec.postprocess
-    options: dict[str, Any] = {
-        "imgsz": list(detector.spec.input.size),
-        "conf": postprocess.confidence,
-        "iou": postprocess.iou,
-        "max_det": postprocess.max_detections,
-        "device": "cpu",
-        "verbose": False,
-    }
-    spare: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    @contextlib.contextmanager
-    def make() -> Iterator[Call]:
-        try:
-            model = spare.get_nowait()
-        except queue.Empty:
-            model = yolo(str(model_path), task="detect")
-
-        def call() -> None:
-            model.predict(str(image_path), **options)
-
-        try:
-            yield call
-        finally:
-            spare.put(model)
-
-    return make
+# -- ultralytics, in its own interpreter -----------------------------------------------------
 
 
-# -- the report ------------------------------------------------------------------------------
+class UltralyticsPeer:
+    """bench/ultralytics_peer.py in ``python``, asked for one sample at a time."""
+
+    def __init__(
+        self, python: str, model_path: Path, detector: Detector, image: Path, log: Path
+    ) -> None:
+        post = detector.spec.postprocess
+        height, width = detector.spec.input.size
+        command = [python, str(Path(__file__).with_name("ultralytics_peer.py")), str(model_path)]
+        command += [str(image), "--imgsz", str(height), str(width), "--conf", str(post.confidence)]
+        command += ["--iou", str(post.iou), "--max-det", str(post.max_detections)]
+        self._log = log
+        with log.open("wb") as sink:  # ultralytics' own prints
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                text=True,
+                cwd=REPO_ROOT,
+            )
+        self._lock = threading.Lock()
+
+    def sample(self, concurrency: int, requests: int, warmup: int) -> Sample:
+        ask = {"concurrency": concurrency, "requests": requests, "warmup": warmup}
+        with self._lock:
+            assert self._process.stdin is not None and self._process.stdout is not None
+            self._process.stdin.write(json.dumps(ask) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        if not line:
+            tail = self._log.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the ultralytics peer exited ({self._process.wait()}):\n{tail}")
+        answer = json.loads(line)
+        self.detections: int = answer.pop("detections")
+        return Sample(**answer)
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+# -- rounds ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Row:
-    what: str
-    model: str
-    concurrency: int
-    sample: Sample | None
-    note: str = ""  # why there is no sample
-    stages: dict[str, float] | None = None  # p50 per stage, where the contender reports them
+class Plan:
+    rounds: int
+    requests: int  # at c=8; c=1 takes half
+
+    def requests_at(self, concurrency: int) -> int:
+        return self.requests if concurrency > 1 else max(4, self.requests // 2)
+
+    @staticmethod
+    def warmup(concurrency: int) -> int:
+        return max(2, 8 // concurrency)
 
 
-ORDER = (
-    "HTTP floor (live)",
-    "service HTTP",
-    "in-process",
-    "onnxruntime alone",
-    "ultralytics predict",
-)
+def local(make: MakeCall, cpu: Callable[[], float | None] = time.process_time) -> Measure:
+    def sample(concurrency: int, requests: int, warmup: int) -> Sample:
+        return measure(make, requests=requests, concurrency=concurrency, warmup=warmup, cpu=cpu)
+
+    return sample
+
+
+def run_round(
+    contenders: dict[str, Measure], plan: Plan, round_index: int
+) -> dict[tuple[str, int], Sample]:
+    """Every contender at c=1, then at c=8, the order rotating with the round."""
+    samples = {}
+    for concurrency in CONCURRENCY:
+        for name in rotated(list(contenders), round_index):
+            sample = contenders[name](
+                concurrency, plan.requests_at(concurrency), plan.warmup(concurrency)
+            )
+            if sample.errors:
+                raise SystemExit(
+                    f"{name}, c={concurrency}: {sample.errors} errors: {sample.first_error}"
+                )
+            samples[(name, concurrency)] = sample
+    return samples
+
+
+def round_ratios(samples: dict[tuple[str, int], Sample], ratios: Ratios) -> None:
+    """This round's ratios, against the best peer row of the round."""
+    service1, service8 = samples[(SERVICE, 1)], samples[(SERVICE, 8)]
+    alone = [samples[(name, 8)] for name in (ORT, ORT_FREE)]
+    ratios.add(
+        "(a) service req/s / ort alone, c=8",
+        service8.per_second / max(s.per_second for s in alone),
+    )
+    cpu_alone = [s.cpu_ms_per_request for s in alone if s.cpu_ms_per_request]
+    if service8.cpu_ms_per_request and cpu_alone:
+        ratios.add(
+            "(d) server CPU/req / ort alone, c=8", service8.cpu_ms_per_request / min(cpu_alone)
+        )
+    if (ULTRALYTICS, 1) in samples:
+        ratios.add(
+            "(b) service p50 / ultralytics p50, c=1",
+            service1.percentile_ms(50) / samples[(ULTRALYTICS, 1)].percentile_ms(50),
+        )
+        ratios.add(
+            "(c) service req/s / ultralytics, c=8",
+            service8.per_second / samples[(ULTRALYTICS, 8)].per_second,
+        )
+    inproc1, inproc8 = samples[(IN_PROCESS, 1)], samples[(IN_PROCESS, 8)]
+    best_alone = max(s.per_second for s in alone)
+    ratios.add("    in-process req/s / ort alone, c=8", inproc8.per_second / best_alone)
+    latency = service1.percentile_ms(50) / inproc1.percentile_ms(50)
+    ratios.add("    service p50 / in-process p50, c=1", latency)
+
+
 HEADER = (
-    f"{'row':20} {'model':21} {'c':>2} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7} "
-    f"{'CPU ms/req':>10} {'client CPU':>10} {'errors':>6}"
+    f"    {'contender':16} {'c':>2} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7} {'CPU ms/req':>10}"
 )
 
 
-def format_row(row: Row) -> str:
-    lead = f"{row.what:20} {row.model:21} {row.concurrency:>2}"
-    sample = row.sample
-    if sample is None:
-        return f"{lead} {row.note}"
-
-    def cpu(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
+def sample_line(name: str, concurrency: int, sample: Sample) -> str:
+    cpu = sample.cpu_ms_per_request
     return (
-        f"{lead} {sample.percentile_ms(50):8.2f} {sample.percentile_ms(95):8.2f} "
-        f"{sample.per_second:7.1f} {cpu(sample.cpu_ms_per_request(sample.cpu_s)):>10} "
-        f"{cpu(sample.cpu_ms_per_request(sample.client_cpu_s)):>10} {sample.errors:>6}"
+        f"    {name:16} {concurrency:>2} {sample.percentile_ms(50):8.1f} "
+        f"{sample.percentile_ms(95):8.1f} {sample.per_second:7.1f} "
+        f"{'-' if cpu is None else f'{cpu:.1f}':>10}"
     )
 
 
-def find(rows: list[Row], what: str, model: str, concurrency: int) -> Sample | None:
-    for row in rows:
-        if (row.what, row.model, row.concurrency) == (what, model, concurrency):
-            return row.sample
-    return None
-
-
-def ratio_lines(rows: list[Row], models: tuple[str, ...]) -> list[str]:
-    lines = []
-    for model in models:
-        service1 = find(rows, "service HTTP", model, 1)
-        inproc1 = find(rows, "in-process", model, 1)
-        service8 = find(rows, "service HTTP", model, 8)
-        inproc8 = find(rows, "in-process", model, 8)
-        ort8 = find(rows, "onnxruntime alone", model, 8)
-        ul1 = find(rows, "ultralytics predict", model, 1)
-        ul8 = find(rows, "ultralytics predict", model, 8)
-        lines.append(f"{model}:")
-        if service1 and inproc1:
-            value = service1.percentile_ms(50) / inproc1.percentile_ms(50)
-            verdict = "met" if value <= TARGET_LATENCY_RATIO else "MISSED"
-            lines.append(
-                f"  service p50 / in-process p50 at c=1        {value:5.2f}  "
-                f"(target <= {TARGET_LATENCY_RATIO:.2f}: {verdict})"
-            )
-        if service8 and ort8:
-            value = service8.per_second / ort8.per_second
-            verdict = "met" if value >= TARGET_THROUGHPUT_RATIO else "MISSED"
-            lines.append(
-                f"  service req/s / onnxruntime-alone at c=8    {value:5.2f}  "
-                f"(target >= {TARGET_THROUGHPUT_RATIO:.2f}: {verdict})"
-            )
-        if inproc8 and ort8:
-            lines.append(
-                f"  in-process req/s / onnxruntime-alone, c=8   {inproc8.per_second / ort8.per_second:5.2f}"
-                "  (decode + pre/post-processing alone, no HTTP)"
-            )
-        if service8 and inproc8:
-            lines.append(
-                f"  service req/s / in-process req/s at c=8     {service8.per_second / inproc8.per_second:5.2f}"
-            )
-        for c in CONCURRENCY:
-            lines += stage_lines(rows, model, c)
-        if service1 and ul1:
-            lines.append(
-                f"  service p50 / ultralytics p50 at c=1        "
-                f"{service1.percentile_ms(50) / ul1.percentile_ms(50):5.2f}"
-            )
-        if service8 and ul8:
-            lines.append(
-                f"  service req/s / ultralytics req/s at c=8    "
-                f"{service8.per_second / ul8.per_second:5.2f}"
-            )
+def median_lines(history: list[dict[tuple[str, int], Sample]]) -> list[str]:
+    """Each contender's medians over the rounds."""
+    lines = [HEADER]
+    for key in history[0]:
+        samples = [entry[key] for entry in history]
+        cpus = [s.cpu_ms_per_request for s in samples if s.cpu_ms_per_request is not None]
+        cpu = f"{statistics.median(cpus):.1f}" if cpus else "-"
+        lines.append(
+            f"    {key[0]:16} {key[1]:>2} "
+            f"{statistics.median(s.percentile_ms(50) for s in samples):8.1f} "
+            f"{statistics.median(s.percentile_ms(95) for s in samples):8.1f} "
+            f"{statistics.median(s.per_second for s in samples):7.1f} {cpu:>10}"
+        )
     return lines
 
 
-def stage_lines(rows: list[Row], model: str, concurrency: int) -> list[str]:
-    """Where the time goes: the server's own ``timings_ms`` against the in-process ones."""
-    lines = []
-    for row in rows:
-        if (row.model, row.concurrency) != (model, concurrency) or not row.stages:
-            continue
-        stages = " ".join(f"{stage} {row.stages[stage]:.1f}" for stage in STAGES[:-1])
-        total = row.stages["total"]
-        line = f"  stage p50 ms, c={concurrency}, {row.what + ':':13} {stages}, total {total:.1f}"
-        if row.sample and row.what == "service HTTP":
-            outside = row.sample.percentile_ms(50) - total
-            line += f"; outside the route ~{outside:.1f}"
-        lines.append(line)
-    return lines
-
-
-def machine_lines(
-    settings: Settings, detector: Detector, cores: int, load_before: tuple[float, float, float]
-) -> list[str]:
-    def present(module: str) -> str:
-        return "yes" if importlib.util.find_spec(module) else "no"
-
-    def load(values: tuple[float, float, float]) -> str:
-        return "/".join(f"{value:.2f}" for value in values)
-
-    return [
-        f"machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"os.cpu_count()={os.cpu_count()}, usable cores={cores}",
-        f"load average (1/5/15 min) before {load(load_before)}, after {load(os.getloadavg())} "
-        "(other users share these cores; 'after' counts this run's own threads too)",
-        f"onnxruntime {ort.__version__}: provider used {detector.runner.providers_used[0]}, "
-        f"available {', '.join(ort.get_available_providers())}",
-        f"settings: intra_op_threads={settings.intra_op_threads} "
-        f"inter_op_threads={settings.inter_op_threads} (0 = onnxruntime default), "
-        f"max_concurrency={settings.max_concurrency}, max_queue={settings.max_queue}, "
-        f"graph_optimization={settings.graph_optimization}",
-        f"uvicorn: httptools {present('httptools')}, uvloop {present('uvloop')}; "
-        f"client httpx {httpx.__version__}",
-    ]
+def stage_line(log: StageLog) -> str:
+    """The server's own ``timings_ms`` medians (its total starts at the route)."""
+    if not log:
+        return ""
+    return "    server stages p50 ms: " + ", ".join(
+        f"{stage} {statistics.median(entry[stage] for entry in log):.1f}" for stage in STAGES
+    )
 
 
 # -- main ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Contender:
-    what: str
-    make: MakeCall
-    server_cpu: Callable[[], float | None] | None = None
-    stages: StageLog | None = None
+def default_ultralytics_python() -> str | None:
+    """This interpreter when it has ultralytics (a dev environment), else none."""
+    import importlib.util
+
+    return sys.executable if importlib.util.find_spec("ultralytics") else None
 
 
-def median_stages(log: StageLog | None) -> dict[str, float] | None:
-    if not log:
-        return None
-    return {stage: float(np.median([entry[stage] for entry in log])) for stage in STAGES}
-
-
-@dataclass(frozen=True)
-class Plan:
-    requests: int
-    rounds: int
-    quick: bool
-
-    @property
-    def per_round(self) -> int:
-        return -(-self.requests // self.rounds)
-
-    def warmup(self, concurrency: int) -> int:
-        return 1 if self.quick else max(2, 10 // concurrency)
-
-
-def compare(contenders: list[Contender], model: str, plan: Plan) -> list[Row]:
-    """Every contender at each concurrency, in alternating rounds, so that a neighbour's load
-    on these shared cores falls on all of them alike."""
-    rows = []
-    for c in CONCURRENCY:
-        parts: dict[str, list[Sample]] = {contender.what: [] for contender in contenders}
-        for contender in contenders:
-            if contender.stages is not None:
-                contender.stages.clear()
-        for _ in range(plan.rounds):
-            for contender in contenders:
-                parts[contender.what].append(
-                    measure(
-                        contender.make,
-                        requests=plan.per_round,
-                        concurrency=c,
-                        warmup=plan.warmup(c),
-                        server_cpu=contender.server_cpu,
-                    )
-                )
-        for contender in contenders:
-            sample = Sample.merged(parts[contender.what])
-            stages = median_stages(contender.stages)
-            rows.append(Row(contender.what, model, c, sample, stages=stages))
-            print(f"  {format_row(rows[-1])}", file=sys.stderr)
-    return rows
-
-
-def ultralytics_rows(
-    name: str, detector: Detector, model_path: Path, image_path: Path
-) -> tuple[list[Contender], list[Row]]:
-    """The ultralytics contender for ``name``, or rows saying why there is none."""
-    if name not in ULTRALYTICS_MODELS:
-        note = "n/a (ultralytics cannot run this layout)"
-    elif importlib.util.find_spec("ultralytics") is None:
-        note = "n/a (ultralytics not installed in this interpreter)"
-    else:
-        make = ultralytics_call(model_path, image_path, detector)
-        return [Contender("ultralytics predict", make)], []
-    return [], [Row("ultralytics predict", name, c, None, note) for c in CONCURRENCY]
-
-
-def report(
-    rows: list[Row],
-    plan: Plan,
-    settings: Settings,
-    detector: Detector,
-    cores: int,
-    load_before: tuple[float, float, float],
-) -> None:
-    print()
-    print(
-        f"POST /detect on {IMAGE}: {plan.per_round * plan.rounds} timed requests per row in "
-        f"{plan.rounds} alternating round(s), concurrency {' and '.join(map(str, CONCURRENCY))}"
-    )
-    for line in machine_lines(settings, detector, cores, load_before):
-        print(line)
-    print()
-    print(HEADER)
-    for what in ORDER:
-        for row in rows:
-            if row.what == what:
-                print(format_row(row))
-    print(
-        "CPU ms/req: the server process for HTTP rows, this process otherwise; "
-        "client CPU: the load generator (this process) for HTTP rows.\n"
-        "Stage times: the service's timings_ms (its total runs from the route's start, body "
-        "read and wait for a slot included, to the end of postprocess), and the same clocks "
-        "in-process; outside the route = client p50 - route total p50."
-    )
-    print()
-    for line in ratio_lines(rows, tuple(dict.fromkeys(r.model for r in rows if r.model != "-"))):
-        print(line)
+def header_lines(plan: Plan, threads: ThreadPlan, settings: Settings) -> list[str]:
+    loaded = os.getloadavg()[0] > (os.cpu_count() or 1)
+    fields = ", ".join(f"{f.name}={getattr(threads, f.name)}" for f in dataclasses.fields(threads))
+    return [
+        f"POST /detect on {IMAGE}: {plan.rounds} alternating rounds, {plan.requests_at(1)} "
+        f"timed requests per contender at c=1, {plan.requests_at(8)} at c=8",
+        f"machine: {platform.platform()}, Python {platform.python_version()}, "
+        f"onnxruntime {ort.__version__}",
+        load_average() + (" (above the core count: loaded-machine numbers)" if loaded else ""),
+        f"threads (service and ort alone alike): {fields}; "
+        f"graph_optimization={settings.graph_optimization}",
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=120, help="timed requests per row")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per row")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     parser.add_argument(
-        "--quick", action="store_true", help="24 requests per row in 1 round, short warm-up"
+        "--requests", type=int, default=80, help="timed requests per round at c=8 (half at c=1)"
     )
     parser.add_argument(
         "--models", default=",".join(DEFAULT_MODELS), help="comma-separated (default: %(default)s)"
     )
-    args = parser.parse_args()
-    plan = (
-        Plan(requests=24, rounds=1, quick=True)
-        if args.quick
-        else Plan(requests=args.requests, rounds=max(1, args.rounds), quick=False)
+    parser.add_argument(
+        "--ultralytics-python",
+        default=default_ultralytics_python(),
+        help="an interpreter with ultralytics for the peer (default: this one if it has it)",
     )
+    args = parser.parse_args()
+    plan = Plan(rounds=max(1, args.rounds), requests=max(8, args.requests))
     models = tuple(name.strip() for name in args.models.split(",") if name.strip())
-
     shared = shared_dir()
     image_path = shared / "images" / IMAGE
     if not (shared / "models").is_dir() or not image_path.is_file():
         print(f"shared data not found under {shared} (set VISION_SHARED_DIR)", file=sys.stderr)
         return 2
     image = image_path.read_bytes()
-    load_before = os.getloadavg()
 
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, contextlib.ExitStack() as stack:
         models_dir = Path(tmp) / "models"
         pull_models(shared / "models", models_dir, models)
         settings = Settings(models_dir=models_dir)
+        threads = ThreadPlan.for_machine(settings)
         registry = ModelRegistry(settings)
         registry.load_all()
-        detectors: dict[str, Detector] = {}
-        for name in models:
-            detector = registry.get("detect", name)
-            assert isinstance(detector, Detector)
-            detectors[name] = detector
+        base_url, pid = stack.enter_context(running_server(models_dir, Path(tmp) / "server.log"))
         body, content_type = multipart_body(image, IMAGE)
-
-        print(f"server starting; {plan.requests} requests per row", file=sys.stderr)
-        # The server idles while the other contenders run, and they idle while it runs.
-        with running_server(models_dir, Path(tmp) / "server.log") as (base_url, pid):
-
-            def server_cpu() -> float | None:
-                return process_cpu_s(pid)
-
-            floor = Contender("HTTP floor (live)", http_floor_call(base_url), server_cpu)
-            rows += compare([floor], "-", replace(plan, requests=plan.requests * 5))
-            for name, detector in detectors.items():
-                pixels = decode_image(image, max_pixels=settings.max_pixels).pixels
-                expected = len(detector.run(pixels).xyxy)
-                served: StageLog = []
-                inline: StageLog = []
-                detect = http_detect_call(base_url, name, body, content_type, expected, served)
-                pipeline = pipeline_call(detector, image, settings.max_pixels, inline)
-                ours = [
-                    Contender("service HTTP", detect, server_cpu, served),
-                    Contender("in-process", pipeline, stages=inline),
-                    Contender("onnxruntime alone", onnxruntime_call(detector, image, settings)),
-                ]
-                theirs, missing = ultralytics_rows(
-                    name, detector, models_dir / name / "model.onnx", image_path
+        pixels = decode_image(image, max_pixels=settings.max_pixels).pixels
+        contenders: dict[str, dict[str, Measure]] = {}
+        found: dict[str, int] = {}
+        peers: dict[str, UltralyticsPeer] = {}
+        stages: dict[str, StageLog] = {}
+        for name in models:
+            detector = registry.get(Detector, name)
+            model_path = models_dir / name / "model.onnx"
+            stages[name] = []
+            expected = found[name] = len(detector.run(pixels).xyxy)
+            turns, free = onnxruntime_calls(
+                model_path, model_input(detector, pixels), settings, threads
+            )
+            contenders[name] = {
+                SERVICE: local(
+                    http_detect_call(base_url, name, body, content_type, expected, stages[name]),
+                    cpu=lambda: process_cpu_s(pid),
+                ),
+                IN_PROCESS: local(pipeline_call(detector, image, settings.max_pixels)),
+                ORT: local(turns),
+                ORT_FREE: local(free),
+            }
+            if name in ULTRALYTICS_MODELS and args.ultralytics_python:
+                log = Path(tmp) / f"ultralytics-{name}.log"
+                peer = UltralyticsPeer(
+                    args.ultralytics_python, model_path, detector, image_path, log
                 )
-                rows += compare(ours + theirs, name, plan) + missing
+                stack.callback(peer.close)
+                peers[name] = peer
+                contenders[name][ULTRALYTICS] = peer.sample
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    report(rows, plan, settings, next(iter(detectors.values())), cores or 1, load_before)
-    errors = [row.sample.first_error for row in rows if row.sample and row.sample.errors]
-    for error in errors:
-        print(f"error: {error}")
-    return 1 if errors else 0
+        for line in header_lines(plan, threads, settings):
+            print(line, flush=True)
+        history: dict[str, list[dict[tuple[str, int], Sample]]] = {name: [] for name in models}
+        ratios = {name: Ratios() for name in models}
+        for index in range(plan.rounds):
+            print(f"\nround {index + 1}/{plan.rounds}, {load_average()}")
+            for name in models:
+                samples = run_round(contenders[name], plan, index)
+                history[name].append(samples)
+                round_ratios(samples, ratios[name])
+                print(f"  {name}\n{HEADER}")
+                for (what, concurrency), sample in samples.items():
+                    print(sample_line(what, concurrency, sample))
+                for ratio, values in ratios[name].values.items():
+                    print(f"    {ratio}: {values[-1]:.2f}")
+                sys.stdout.flush()
+
+    print(f"\nsummary: medians over {plan.rounds} rounds; {load_average()}")
+    for name in models:
+        print(f"  {name}")
+        print("\n".join(median_lines(history[name])))
+        print(stage_line(stages[name]))
+        print("    per-round ratios, median (min-max); the c=8 ones against the better ort row:")
+        print("\n".join("  " + line for line in ratios[name].lines(TARGETS)))
+        if name in peers:
+            print(f"    boxes found: service {found[name]}, ultralytics {peers[name].detections}")
+        else:
+            why = "it cannot run this layout" if name not in ULTRALYTICS_MODELS else "no peer"
+            print(f"    ultralytics: n/a ({why})")
+    return 0
 
 
 if __name__ == "__main__":

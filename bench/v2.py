@@ -5,13 +5,14 @@ What the protocol costs on top of the model: ``POST /v2/models/yolox_nano/infer`
 mirror), with the body tritonclient sends for binary tensors (a JSON header, then the
 1x3x416x416 FP32 input; the output asked back as binary data), against
 ``InferenceSession.run`` on the same tensor in this process with the service's session
-options. Concurrency c means c threads, each sending its next request when the previous one
-answers (one keep-alive httpx client per thread; the body is built once).
+options and CPU turns (``service.threads``). Concurrency c means c threads, each sending its
+next request when the previous one answers (one keep-alive httpx client per thread; the body is
+built once).
 
-The two rows alternate in rounds at each concurrency, so that load from other users of these
-shared cores falls on both alike; each round gives a ratio (service / onnxruntime) of p50 and
-of requests/s, and the table shows their median and spread over the rounds. The load
-generator runs on the same cores as the server.
+The two rows alternate in rounds at each concurrency (who goes first rotates), so that load
+from other users of these shared cores falls on both alike; each round gives a ratio (service /
+onnxruntime) of p50 and of requests/s, and the table shows their median and spread over the
+rounds. The load generator runs on the same cores as the server.
 
     .venv/bin/python bench/v2.py [--requests N] [--rounds R]
 
@@ -23,28 +24,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import onnxruntime as ort
-from serve import (
-    Call,
-    MakeCall,
-    Sample,
-    measure,
-    pull_models,
-    running_server,
-    shared_call,
-    shared_dir,
-)
+from loadkit import load_average
+from rounds import Call, MakeCall, Sample, measure, rotated, shared_call, spread
+from serve import pull_models, running_server, shared_dir
 
 from service.runtime.session import session_options
+from service.runtime.turns import cpu_turns
 from service.settings import Settings
+from service.threads import ThreadPlan
 
 MODEL = "yolox_nano"
 CONCURRENCY = (1, 8)
@@ -92,8 +87,8 @@ def v2_call(base_url: str, body: bytes, headers: dict[str, str], expected: bytes
     return make
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+def median(samples: list[Sample], value: Callable[[Sample], float]) -> float:
+    return statistics.median(value(sample) for sample in samples)
 
 
 def main() -> int:
@@ -117,33 +112,34 @@ def main() -> int:
         expected = session.run(None, {input_name: x})[0].tobytes()
         body, headers = binary_request(x, input_name, output_name)
 
+        turns = cpu_turns(ThreadPlan.for_machine(settings).inference_runs)
+
         def run_alone() -> None:
-            session.run(None, {input_name: x})
+            with turns:  # the CPU turns the service's runs take
+                session.run(None, {input_name: x})
 
         alone = shared_call(run_alone)
         rows: dict[tuple[int, str], list[Sample]] = {}
         with running_server(models_dir, Path(folder) / "server.log") as (base_url, _):
             service = v2_call(base_url, body, headers, expected)
-            load = os.getloadavg()
-            for _ in range(args.rounds):
+            load = load_average()
+            for index in range(args.rounds):
                 for c in CONCURRENCY:
-                    for name, make in (
-                        ("v2 infer (binary)", service),
-                        ("onnxruntime alone", alone),
-                    ):
+                    contenders = [("v2 infer (binary)", service), ("onnxruntime alone", alone)]
+                    for name, make in rotated(contenders, index):
                         sample = measure(make, requests=args.requests, concurrency=c, warmup=3)
                         if sample.errors:
                             raise SystemExit(
                                 f"{name}: {sample.errors} errors: {sample.first_error}"
                             )
                         rows.setdefault((c, name), []).append(sample)
-            load_after = os.getloadavg()
     print(
         f"{MODEL}, 1x3x416x416 FP32 in, binary out; {args.requests} timed requests per row in "
-        f"each of {args.rounds} alternating rounds; {os.cpu_count()} CPUs; load average "
-        f"{load[0]:.2f} before, {load_after[0]:.2f} after; onnxruntime {ort.__version__}"
+        f"each of {args.rounds} alternating rounds; onnxruntime {ort.__version__}\n"
+        f"before: {load}\nafter: {load_average()}"
     )
     print()
+    print("Values: medians over the rounds.")
     print("| c | row | requests/s | p50 ms | p95 ms | p50 ratio | req/s ratio |")
     print("|---|---|---|---|---|---|---|")
     for c in CONCURRENCY:
@@ -153,11 +149,12 @@ def main() -> int:
         ]
         rate_ratios = [a.per_second / b.per_second for a, b in zip(v2, ort_rows, strict=True)]
         for name, samples in (("v2 infer (binary)", v2), ("onnxruntime alone", ort_rows)):
-            pooled = Sample.merged(samples)
             ratios = (spread(p50_ratios), spread(rate_ratios)) if samples is v2 else ("", "")
             print(
-                f"| {c} | {name} | {pooled.per_second:.1f} | {pooled.percentile_ms(50):.2f} | "
-                f"{pooled.percentile_ms(95):.2f} | {ratios[0]} | {ratios[1]} |"
+                f"| {c} | {name} | {median(samples, lambda s: s.per_second):.1f} | "
+                f"{median(samples, lambda s: s.percentile_ms(50)):.2f} | "
+                f"{median(samples, lambda s: s.percentile_ms(95)):.2f} | "
+                f"{ratios[0]} | {ratios[1]} |"
             )
     print()
     print("Ratios are service / onnxruntime alone, per round: median (min-max).")

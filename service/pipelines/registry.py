@@ -26,6 +26,7 @@ from service.pipelines.tasks import TASKS, Task, load_rank
 from service.repository import ModelEntry, RepositoryError, scan_repository
 from service.repository.catalog import CATALOG_FILE, load_catalog
 from service.repository.loader import NOT_PULLED, PRESENT
+from service.runtime.batching import BatchingSession
 from service.runtime.session import ModelSession
 from service.settings import Settings
 
@@ -156,7 +157,7 @@ class ModelRegistry:
 
     def _load(self, entry: ModelEntry) -> tuple[Pipeline, ModelSession]:
         config_providers = entry.config.runtime.providers if entry.config else None
-        session = ModelSession(entry.model_path, self.settings, providers=config_providers)
+        session = BatchingSession(entry.model_path, self.settings, providers=config_providers)
         spec = entry.resolve(session.signature())
         pipeline = served_task(spec.task, entry.name).pipeline.load(
             LoadedModel(entry.name, spec, session, self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,15 @@ from service.runtime.errors import (
     ProviderUnavailableError,
 )
 from service.runtime.providers import (
+    CPU,
     ProviderOptions,
     check_fallback,
     choose_providers,
     provider_names,
 )
+from service.runtime.turns import cpu_turns
 from service.settings import Settings
+from service.threads import ThreadPlan
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +61,16 @@ _GRAPH_OPTIMIZATION = {
 _IMPLICIT_CASTS = {(np.dtype("float32"), np.dtype("float16"))}
 
 
-def session_options(settings: Settings) -> ort.SessionOptions:
-    """Threads, graph optimisation, memory arena and log level from the settings."""
+def session_options(settings: Settings, plan: ThreadPlan | None = None) -> ort.SessionOptions:
+    """Threads and spinning from ``plan`` (default: this machine's), graph optimisation,
+    memory arena and log level from the settings."""
+    plan = plan if plan is not None else ThreadPlan.for_machine(settings)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
-    options.inter_op_num_threads = settings.inter_op_threads
+    options.intra_op_num_threads = plan.intra_op_threads
+    options.inter_op_num_threads = plan.inter_op_threads
+    spinning = "1" if plan.spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     options.graph_optimization_level = _GRAPH_OPTIMIZATION[settings.graph_optimization]
     options.enable_cpu_mem_arena = settings.enable_cpu_mem_arena
     options.log_severity_level = settings.ort_log_severity
@@ -84,6 +93,7 @@ class ModelSession:
         # A preference someone set (VISION_PROVIDERS, model.toml) is held to; the default one
         # names TensorRT and CUDA on every machine, so only those this build has can "fail".
         explicit = bool(providers) or "providers" in settings.model_fields_set
+        plan = ThreadPlan.for_machine(settings)
         try:
             choices = choose_providers(
                 self.providers_requested,
@@ -98,7 +108,7 @@ class ModelSession:
         ort.set_default_logger_severity(settings.ort_log_severity)
         try:
             self._session = ort.InferenceSession(
-                str(path), session_options(settings), providers=choices
+                str(path), session_options(settings, plan), providers=choices
             )
         except _ORT_ERRORS as exc:
             raise ModelLoadError(f"{path}: onnxruntime cannot load this model: {exc}") from exc
@@ -113,6 +123,10 @@ class ModelSession:
             raise ProviderUnavailableError(f"{path}: {exc}") from None
         if fallback:
             logger.warning("%s: %s", path, fallback)
+        # A GPU run keeps no CPU core busy; CPU runs take turns (see service.threads).
+        self._turn: AbstractContextManager[None] = (
+            cpu_turns(plan.inference_runs) if self.provider == CPU else nullcontext()
+        )
         self._signature = ModelSignature(
             inputs=tuple(_tensor_info(arg) for arg in self._session.get_inputs()),
             outputs=tuple(_tensor_info(arg) for arg in self._session.get_outputs()),
@@ -136,14 +150,16 @@ class ModelSession:
 
         Every input is checked against the graph first (InputMismatchError names the input,
         what it got and what the model wants); float32 is cast to float16 where the model
-        wants float16. onnxruntime failures become InferenceError.
+        wants float16. On the CPU, at most ``inference_runs`` runs (all sessions together) go
+        at once; the others wait their turn. onnxruntime failures become InferenceError.
         """
         feeds = {
             tensor.name: self._checked(tensor, array)
             for tensor, array in zip(self._signature.inputs, self._arrays(inputs), strict=True)
         }
         try:
-            outputs: list[NDArray[Any]] = self._session.run(None, feeds)
+            with self._turn:
+                outputs: list[NDArray[Any]] = self._session.run(None, feeds)
         except _ORT_ERRORS as exc:
             raise InferenceError(f"{self.path}: inference failed: {exc}") from exc
         return outputs

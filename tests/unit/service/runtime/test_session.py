@@ -6,7 +6,10 @@ pure functions. Here, where a test needs "CUDA requested but not usable", availa
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+from service import threads
 from service.repository.metadata import TensorInfo
 from service.runtime.errors import (
     InferenceError,
@@ -175,6 +179,72 @@ def test_session_options_follow_the_settings() -> None:
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     assert options.enable_cpu_mem_arena is False
     assert options.log_severity_level == 4
+
+
+SPINNING = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+
+
+@pytest.mark.parametrize(("spinning", "entry"), [(False, "0"), (True, "1")])
+def test_spinning_setting_becomes_both_config_entries(spinning: bool, entry: str) -> None:
+    options = session_options(Settings(ort_spinning=spinning))
+    assert [options.get_session_config_entry(key) for key in SPINNING] == [entry, entry]
+
+
+def test_automatic_threads_are_the_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "usable_cores", lambda: 3)
+    options = session_options(Settings())
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+
+
+def test_the_session_is_created_with_the_thread_settings(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What onnxruntime itself holds, not what we passed: the session's own options."""
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    session = ModelSession(static_path, Settings(providers=[CPU]))
+    options = session._session.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    assert [options.get_session_config_entry(key) for key in SPINNING] == ["0", "0"]
+
+
+class _Overlap:
+    """A stand-in for onnxruntime's run that counts how many calls are inside it at once."""
+
+    def __init__(self, wait_for: int) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self.most = 0
+        self._together = threading.Barrier(wait_for, timeout=0.5)
+
+    def run(self, *_: Any) -> list[np.ndarray]:
+        with self._lock:
+            self._inside += 1
+            self.most = max(self.most, self._inside)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self._together.wait()  # the allowed number can all be inside at once
+        time.sleep(0.01)  # and one too many would get in meanwhile
+        with self._lock:
+            self._inside -= 1
+        return []
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_cpu_runs_take_turns_across_sessions(
+    tmp_path: Path, runs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``inference_concurrency`` bounds runs of every session together, and lets that many in."""
+    settings = Settings(providers=[CPU], inference_concurrency=runs)
+    fake = _Overlap(wait_for=runs)
+    sessions = [
+        ModelSession(save(identity_model([1, 3, 4, 4]), tmp_path / f"{i}.onnx"), settings)
+        for i in range(2)
+    ]
+    for session in sessions:
+        monkeypatch.setattr(session, "_session", fake)
+    x = np.zeros((1, 3, 4, 4), np.float32)
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda i: sessions[i % 2].run(x), range(12)))
+    assert fake.most == runs
 
 
 def test_log_severity_silences_onnxruntime_warnings(
