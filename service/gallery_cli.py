@@ -48,6 +48,7 @@ def _reembed(args: argparse.Namespace) -> int:
         registry.load_all()
         embedder = registry.get(FaceEmbedder, args.model)
         gallery = Gallery(SqliteFaceStore(args.gallery))
+        gallery.sync()
         try:
             moved = reembed(gallery, embedder)
         finally:

@@ -2,10 +2,19 @@
 
 A store keeps one row per enrolled face — never an average per subject — and makes every
 write one transaction: an enrolment of several images is stored whole or not at all.
+
+Every write transaction (add, delete_subject, delete_face, rename_subject,
+replace_embeddings) increments the gallery version by exactly one inside that transaction.
+Added faces carry the version they were written at; deletions leave a tombstone
+(face_id, version); a rename or re-embedding records a reset version, and ``changes_since(v)``
+answers None for ``v`` below it. Stores raise GalleryUnavailableError when their database
+cannot be reached.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +45,14 @@ class GalleryFullError(GalleryError):
     """The gallery's volume is full: the write was rolled back, nothing is half-stored (507)."""
 
 
+class GalleryUnavailableError(GalleryError):
+    """The gallery cannot answer now (database unreachable, or still loading): 503 + Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True)
 class NewFace:
     """A face to enrol: its embedding and where it was found in the uploaded image."""
@@ -55,6 +72,46 @@ class FaceRecord:
     embedding: NDArray[np.float32]
     box: tuple[float, float, float, float]
     created_at: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class FaceColumns:
+    """Faces of one embedder model, column by column: bulk loads build no per-face objects."""
+
+    model: str
+    face_ids: list[str]  # uuid4 hex, 32 chars
+    subjects: list[str]
+    embeddings: NDArray[np.float32]  # (N, d)
+    boxes: NDArray[np.float32]  # (N, 4) x1 y1 x2 y2
+    created_at: NDArray[np.float64]  # (N,) seconds since the epoch
+
+
+@dataclass(frozen=True)
+class GalleryChanges:
+    """What a reader at some version needs to reach ``version``."""
+
+    version: int  # the store's gallery version these changes reach
+    # faces that exist now and were written after the reader's version, oldest first,
+    # one FaceColumns per model
+    added: list[FaceColumns]
+    # face ids deleted after the reader's version (may include ids the reader never saw)
+    removed: list[str]
+
+
+def new_records(subject: str, model: str, faces: Sequence[NewFace]) -> list[FaceRecord]:
+    """The records a store writes for an enrolment: new ids, one timestamp for all."""
+    now = time.time()
+    return [
+        FaceRecord(
+            face_id=uuid.uuid4().hex,
+            subject=subject,
+            model=model,
+            embedding=np.asarray(face.embedding, dtype=np.float32).reshape(-1),
+            box=face.box,
+            created_at=now,
+        )
+        for face in faces
+    ]
 
 
 class FaceStore(Protocol):
@@ -90,6 +147,22 @@ class FaceStore(Protocol):
 
     def replace_embeddings(self, model: str, embeddings: dict[str, NDArray[np.float32]]) -> None:
         """Give the faces ``embeddings`` (by face id) made by ``model``, in one transaction."""
+        ...
+
+    def version(self) -> int:
+        """The store's current gallery version (0 for an empty new store)."""
+        ...
+
+    def load(self) -> GalleryChanges:
+        """Every face (removed empty), at one consistent version."""
+        ...
+
+    def changes_since(self, version: int) -> GalleryChanges | None:
+        """The changes after ``version``; None when they cannot be given incrementally.
+
+        None means a rename, a re-embedding or pruned history came after ``version``: the
+        reader then loads in full.
+        """
         ...
 
     def close(self) -> None: ...

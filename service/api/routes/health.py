@@ -33,10 +33,16 @@ async def live() -> LiveResponse:
     summary="Readiness probe",
 )
 def ready(request: Request, context: Context) -> ReadyResponse | Response:
-    """200 once every configured model is loaded and warmed; 503 with each one's status before."""
+    """200 once every configured model is loaded and warmed and the face gallery is loaded
+    (and its PostgreSQL database reachable); 503 with the reason before."""
     statuses = context.models.status()
     if not _may_see_details(request, context):
         statuses = {name: status_word(status) for name, status in statuses.items()}
+    gallery_down = _gallery_unready(request, context)
+    if gallery_down is not None:
+        return problem_response(
+            NOT_READY, gallery_down, instance=request.url.path, extra={"models": statuses}
+        )
     if context.models.ready:
         return ReadyResponse(models=statuses)
     waiting = {name: status for name, status in statuses.items() if status != "ready"}
@@ -47,6 +53,17 @@ def ready(request: Request, context: Context) -> ReadyResponse | Response:
         instance=request.url.path,
         extra={"models": statuses},
     )
+
+
+def _gallery_unready(request: Request, context: AppContext) -> str | None:
+    """Why the gallery cannot serve now, or None; a shared database's reachability is what
+    the replica's listener saw last (no query per probe)."""
+    if not context.gallery.ready:
+        return "the face gallery is still loading"
+    listener = getattr(request.app.state, "gallery_listener", None)
+    if listener is not None and not listener.connected:
+        return "the face gallery's database cannot be reached"
+    return None
 
 
 def status_word(status: str) -> str:

@@ -28,6 +28,7 @@ def new_face(value: int, with_crop: bool = True) -> NewFace:
 
 def test_crops_are_kept_and_go_with_their_face(tmp_path: Path) -> None:
     gallery = Gallery(SqliteFaceStore(tmp_path / "g.sqlite3"))
+    gallery.sync()
     first, second = gallery.enrol("ann", "m", [new_face(10), new_face(20, with_crop=False)])
     assert gallery.crop(first.face_id) == crop(10)
     assert gallery.crop(second.face_id) is None
@@ -53,6 +54,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
 def test_reembed_from_crops_moves_every_face(tmp_path: Path) -> None:
     gallery = Gallery(SqliteFaceStore(tmp_path / "g.sqlite3"))
+    gallery.sync()
     gallery.enrol("ann", "old-model", [new_face(200)])
     gallery.enrol("bob", "old-model", [new_face(90)])
     assert reembed(gallery, FakeEmbedder("new-model")) == 2
@@ -66,12 +68,15 @@ def test_reembed_from_crops_moves_every_face(tmp_path: Path) -> None:
     gallery.close()
 
     reopened = Gallery(SqliteFaceStore(tmp_path / "g.sqlite3"))  # the move was committed
+
+    reopened.sync()
     assert {f.model for fs in reopened.subjects().values() for f in fs} == {"new-model"}
     reopened.close()
 
 
 def test_reembed_without_every_crop_refuses_whole(tmp_path: Path) -> None:
     gallery = Gallery(SqliteFaceStore(tmp_path / "g.sqlite3"))
+    gallery.sync()
     gallery.enrol("ann", "old-model", [new_face(200), new_face(50, with_crop=False)])
     with pytest.raises(ReembedError, match="1 of 2 faces have no stored crop"):
         reembed(gallery, FakeEmbedder("new-model"))
@@ -81,6 +86,7 @@ def test_reembed_without_every_crop_refuses_whole(tmp_path: Path) -> None:
 
 def test_rename_merges_into_an_existing_subject(tmp_path: Path) -> None:
     gallery = Gallery(SqliteFaceStore(tmp_path / "g.sqlite3"))
+    gallery.sync()
     gallery.enrol("ann", "m", [new_face(1)])
     gallery.enrol("bob", "m", [new_face(2)])
     assert gallery.rename_subject("ann", "bob") == 1

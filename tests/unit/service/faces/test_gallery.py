@@ -32,7 +32,9 @@ def new_faces(vectors: NDArray[np.float32]) -> list[NewFace]:
 
 @pytest.fixture
 def gallery(tmp_path: Path) -> Gallery:
-    return Gallery(SqliteFaceStore(tmp_path / "gallery.sqlite3"))
+    gallery = Gallery(SqliteFaceStore(tmp_path / "gallery.sqlite3"))
+    gallery.sync()
+    return gallery
 
 
 def reference(
@@ -135,6 +137,7 @@ def test_deleting_one_face_and_what_does_not_exist(gallery: Gallery) -> None:
 def test_the_matrix_rebuilt_from_the_file_equals_the_live_one(tmp_path: Path) -> None:
     path = tmp_path / "gallery.sqlite3"
     live = Gallery(SqliteFaceStore(path))
+    live.sync()
     rng = np.random.default_rng(3)
     for i in range(40):  # past the initial buffer capacity, with deletions in between
         live.enrol(f"s{i % 9}", "m", new_faces(unit_rows(rng, 2)))
@@ -146,6 +149,8 @@ def test_the_matrix_rebuilt_from_the_file_equals_the_live_one(tmp_path: Path) ->
     live.close()
 
     restarted = Gallery(SqliteFaceStore(path))
+
+    restarted.sync()
     assert {s: [r.face_id for r in rs] for s, rs in restarted.subjects().items()} == subjects
     assert restarted.search("m", queries, threshold=0.3, top_k=5) == before
     restarted.close()
@@ -186,3 +191,29 @@ def test_concurrent_enrolment_and_search_stay_consistent(gallery: Gallery) -> No
     assert errors == []
     assert len(gallery.subjects()) == 1 + 4 * 30
     assert sum(len(r) for r in gallery.subjects().values()) == 1 + 4 * 30 * 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ties_and_thresholds_equal_the_loop_reference(gallery: Gallery, seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    levels = rng.integers(-1, 2, size=(400, DIM)).astype(np.float32)
+    levels[~levels.any(axis=1), 0] = 1.0
+    vectors = levels / np.linalg.norm(levels, axis=1, keepdims=True)  # few values: many ties
+    enrolled: dict[str, list[NDArray[np.float32]]] = {}
+    for start in range(0, 400, 4):
+        subject = f"s{int(rng.integers(0, 60))}"
+        gallery.enrol(subject, "m", new_faces(vectors[start : start + 4]))
+        enrolled.setdefault(subject, []).extend(vectors[start : start + 4])
+        if start % 100 == 96:  # a subject deleted, perhaps enrolled again later (a new code)
+            victim = sorted(enrolled)[seed]
+            gallery.delete_subject(victim)
+            del enrolled[victim]
+    queries = vectors[rng.choice(400, 6)]
+    matches = gallery.search("m", queries, threshold=0.0, top_k=7)
+    for query, match in zip(queries, matches, strict=True):
+        expected = reference(enrolled, query, 7)
+        assert [c.subject for c in match.candidates] == [s for s, _ in expected]
+        tau = expected[0][1]  # the best similarity (to float rounding) matches, above it not
+        (at,) = gallery.search("m", query[None], threshold=tau - 1e-6, top_k=1)
+        (above,) = gallery.search("m", query[None], threshold=tau + 1e-4, top_k=1)
+        assert (at.subject, above.subject) == (expected[0][0], None)
