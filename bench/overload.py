@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="counted window per level")
     parser.add_argument("--warmup", type=float, default=15.0, help="uncounted lead-in per level")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     args = parser.parse_args()
     body = (shared_images() / IMAGE).read_bytes()
     logs = Path(tempfile.mkdtemp(prefix="overload-"))
@@ -165,7 +166,7 @@ def main() -> None:
         ]
         for round_no in range(args.rounds):
             print(f"round {round_no + 1}: {load_average()}")
-            for c in LEVELS:
+            for c in args.levels:
                 order = servers if (round_no + c) % 2 == 0 else servers[::-1]
                 got = {s.name: measure(s, c, args.warmup, args.seconds, body) for s in order}
                 for s in order:
@@ -177,7 +178,7 @@ def main() -> None:
     print("\nmedian over rounds: goodput/s, live p99 ms")
     for name in ("before", "after"):
         cells = []
-        for c in LEVELS:
+        for c in args.levels:
             rs = results[(name, c)]
             cells.append(
                 f"c={c}: {statistics.median(r.goodput for r in rs):.2f}/s, "

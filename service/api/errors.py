@@ -57,4 +57,8 @@ class NoFaceError(ApiError):
 
 
 class OverloadedError(ApiError):
-    """Every inference slot is busy and the waiting line is full (503)."""
+    """Every inference slot is busy and the waiting line is full (503 + ``Retry-After``)."""
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

@@ -93,24 +93,32 @@ async def analyse_uploads(
     ``detect=False`` treats each upload as an aligned face crop. ``one_face_each`` keeps only
     the largest face of each upload and refuses an upload without one, naming it.
     """
-    max_pixels = context.settings.max_pixels
+    settings = context.settings
+    limits = (settings.max_pixels, settings.max_decoded_bytes)
     return await run_blocking(
-        context, _analyse, analyzer, uploads, max_pixels, clock, detect, one_face_each
+        context, _analyse, analyzer, uploads, limits, clock, detect, one_face_each
     )
 
 
 def _analyse(
     analyzer: FaceAnalyzer,
     uploads: Mapping[str, bytes],
-    max_pixels: int,
+    limits: tuple[int, int],
     clock: StageClock,
     detect: bool,
     one_face_each: bool,
 ) -> Analysed:
+    """``limits``: the pixel and decoded-byte limits, checked from each upload's header."""
+    max_pixels, max_decoded_bytes = limits
     images: dict[str, FaceAnalysis] = {}
     for name, data in uploads.items():
         with clock.stage("decode"):
-            pixels = decode_image(data, max_pixels=max_pixels, name=name).pixels
+            decoded = decode_image(
+                data, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes, name=name
+            )
+        if decoded.notice:  # e.g. unreadable EXIF: the answer says the image was not rotated
+            clock.notices.append(f"{name}: {decoded.notice}")
+        pixels = decoded.pixels
         if detect:
             analysis = analyzer.faces(pixels, largest_only=one_face_each)
         else:

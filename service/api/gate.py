@@ -54,6 +54,7 @@ class AdmissionGateMiddleware:
             await self.app(scope, reader.receive, send)
         finally:
             self._in_line -= 1
+            self.admission.finished()
             with anyio.CancelScope(shield=True):  # give the bytes back even when cancelled
                 await reader.release()
 

@@ -34,6 +34,7 @@ from service.api.errors import (
 from service.errors import ServiceError
 from service.faces import (
     GalleryFullError,
+    GalleryUnavailableError,
     InvalidSubjectError,
     UnknownFaceError,
     UnknownSubjectError,
@@ -87,6 +88,8 @@ PROBLEM_TYPES: Mapping[type[Exception], ProblemType] = {
     BodyTimeoutError: ProblemType(408, "body-timeout", "Request body too slow"),
     BodyTooLargeError: ProblemType(413, "body-too-large", "Request body too large"),
     GalleryFullError: ProblemType(507, "storage-full", "Gallery storage full"),
+    # Retry-After from the error itself (a gallery still loading, a database out of reach).
+    GalleryUnavailableError: ProblemType(503, "gallery-unavailable", "Face gallery unavailable"),
     UnsupportedMediaTypeError: ProblemType(415, "unsupported-media-type", "Unsupported media type"),
     ImageDecodeError: ProblemType(422, "undecodable-image", "Image cannot be decoded"),
     ImageTooLargeError: ProblemType(422, "image-too-large", "Image has too many pixels"),
@@ -99,7 +102,7 @@ PROBLEM_TYPES: Mapping[type[Exception], ProblemType] = {
     ModelNotReadyError: ProblemType(503, "model-not-ready", "Model not ready", retry_after_s=5),
     ModelFailedError: ProblemType(503, "model-failed", "Model failed to load"),  # no retrying
     ReloadError: ProblemType(422, "reload-failed", "Models folder not reloaded"),
-    OverloadedError: ProblemType(503, "overloaded", "Too many requests", retry_after_s=1),
+    OverloadedError: ProblemType(503, "overloaded", "Too many requests"),  # its own Retry-After
 }
 
 
@@ -131,9 +134,10 @@ def problem_response(
     if field_errors:
         body["errors"] = field_errors
     body.update(extra or {})
-    all_headers = dict(problem.headers) | dict(headers or {})
+    all_headers = dict(problem.headers)
     if problem.retry_after_s is not None:
         all_headers["Retry-After"] = str(problem.retry_after_s)
+    all_headers |= dict(headers or {})  # the error's own Retry-After, when it has one
     return ProblemResponse(body, status_code=problem.status, headers=all_headers)
 
 
@@ -151,11 +155,13 @@ def problem_for_exception(exc: Exception, instance: str | None = None) -> Proble
             "The server failed to answer this request; the error has been logged.",
             instance=instance,
         )
+    retry_after = getattr(exc, "retry_after_s", None)
     return problem_response(
         problem,
         str(exc),
         instance=instance,
         errors=getattr(exc, "errors", ()),
+        headers={"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None,
     )
 
 

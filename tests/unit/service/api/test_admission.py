@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from service.api import create_app
 from service.api.admission import Admission
 from service.api.errors import OverloadedError
+from service.api.problems import problem_for_exception
 from service.settings import Settings
 from tests.unit.service.api.fakes import FakeDetector, FakeRegistry, encode
 
@@ -89,3 +90,73 @@ def test_overloaded_service_answers_503_with_retry_after(
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["retry-after"]) >= 1
     assert len(detector.calls) == 1
+
+
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    fake = _Clock()
+    monkeypatch.setattr("service.api.admission.time.monotonic", fake)
+    return fake
+
+
+def _served_at_eight_per_second(admission: Admission, clock: _Clock) -> None:
+    for _ in range(11):
+        admission.finished()
+        clock.now += 0.125  # exact in binary: no rounding at ceil
+
+
+def test_retry_after_is_one_second_before_any_rate_is_known(clock: _Clock) -> None:
+    refused = Admission(slots=2, queue=8).refusal(10)
+    assert refused is not None and refused.retry_after_s == 1
+
+
+def test_retry_after_is_the_time_the_full_line_takes_to_be_served(clock: _Clock) -> None:
+    admission = Admission(slots=2, queue=8)  # a line of 10
+    _served_at_eight_per_second(admission, clock)
+    refused = admission.refusal(10)
+    assert refused is not None
+    assert refused.retry_after_s == 2  # (10 in line + this caller) at 8 a second: 1.4 s
+    assert "retry in 2 s" in str(refused)
+
+
+def test_the_more_callers_wait_out_a_retry_after_the_longer_each_is_asked_to_wait(
+    clock: _Clock,
+) -> None:
+    admission = Admission(slots=2, queue=8)
+    _served_at_eight_per_second(admission, clock)
+    answers = [admission.refusal(10) for _ in range(40)]
+    waits = [answer.retry_after_s for answer in answers if answer is not None]
+    # the 40th: 40 callers coming back spread so that they are a tenth of the 8 served a second
+    assert waits[0] == 2 and waits[-1] == 50
+    assert waits == sorted(waits)
+    clock.now += 1.0  # all 40 are still waiting
+    later = admission.refusal(10)
+    assert later is not None and later.retry_after_s == 52  # 41 / 0.8
+    clock.now += 60.0  # every one of them has come back since
+    quiet = admission.refusal(10)
+    assert quiet is not None and quiet.retry_after_s == 2
+
+
+def test_retry_after_is_capped_at_a_minute(clock: _Clock) -> None:
+    admission = Admission(slots=1, queue=0)
+    for _ in range(3):  # one answer every 100 s
+        admission.finished()
+        clock.now += 100.0
+    refused = admission.refusal(1)
+    assert refused is not None and refused.retry_after_s == 60
+
+
+def test_the_answer_carries_the_errors_own_retry_after() -> None:
+    response = problem_for_exception(OverloadedError("full", retry_after_s=7), "/detect")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "7"
