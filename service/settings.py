@@ -24,7 +24,11 @@ DEFAULT_PROVIDERS = (
 class Settings(BaseSettings):
     """Everything the service reads from its environment; ``VISION_<FIELD>`` sets a field."""
 
-    model_config = SettingsConfigDict(env_prefix="VISION_", extra="forbid")
+    # A refused value is not echoed: VISION_GALLERY_URL and VISION_API_KEY hold secrets, and a
+    # start-up error lands in logs. The message still names the variable and what is wrong.
+    model_config = SettingsConfigDict(
+        env_prefix="VISION_", extra="forbid", hide_input_in_errors=True
+    )
 
     # -- model repository ------------------------------------------------------------------
     models_dir: Path = Field(
@@ -76,12 +80,26 @@ class Settings(BaseSettings):
 
     # -- session options --------------------------------------------------------------------
     intra_op_threads: int = Field(
-        default=0, ge=0, description="Threads used inside one operator; 0 = onnxruntime's default."
+        default=0,
+        ge=0,
+        description="Threads one onnxruntime run uses; 0 = every usable core (CPU affinity, "
+        "capped by a cgroup CPU quota). Rule: threads x inference_concurrency <= cores.",
     )
     inter_op_threads: int = Field(
         default=0,
         ge=0,
-        description="Threads running independent operators; 0 = onnxruntime's default.",
+        description="Threads running independent operators (parallel execution mode only); 0 = 1.",
+    )
+    ort_spinning: bool = Field(
+        default=False,
+        description="Let onnxruntime's worker threads busy-wait between operators: may cut a "
+        "lone request's latency on idle cores; slows overlapping requests down.",
+    )
+    inference_concurrency: int = Field(
+        default=0,
+        ge=0,
+        description="onnxruntime runs on the CPU at once, all models together; more wait their "
+        "turn. 0 = usable cores / intra_op_threads.",
     )
     graph_optimization: GraphOptimization = Field(
         default="all",
@@ -97,6 +115,19 @@ class Settings(BaseSettings):
         le=4,
         description="Lowest onnxruntime log level printed: 0 verbose, 1 info, 2 warning, "
         "3 error, 4 fatal (3 hides e.g. unused-initializer warnings).",
+    )
+    batch_max: int = Field(
+        default=1,
+        ge=1,
+        description="Most images one run takes when concurrent requests of one model are "
+        "batched (models whose ONNX input and outputs have a dynamic batch axis); 1 = off.",
+    )
+    batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="Milliseconds the oldest request of a batch waits for companions of the "
+        "same shape; 0 = only those that queued while the previous batch ran.",
     )
 
     # -- HTTP -------------------------------------------------------------------------------
@@ -125,7 +156,16 @@ class Settings(BaseSettings):
         description="Largest decoded image, width x height (422 above it).",
     )
     max_concurrency: int = Field(
-        default=4, ge=1, description="Requests running inference at once; more wait in a queue."
+        default=0,
+        ge=0,
+        description="Requests decoding, running or post-processing at once; more wait in a "
+        "queue. 0 = twice the usable cores.",
+    )
+    thread_pool_size: int = Field(
+        default=0,
+        ge=0,
+        description="The server's worker threads for blocking work; 0 = max_concurrency plus "
+        "the usable cores.",
     )
     max_queue: int = Field(
         default=64, ge=0, description="Requests allowed to wait; beyond it, 503 with Retry-After."
@@ -136,6 +176,12 @@ class Settings(BaseSettings):
         description="Largest decoded image in memory, width x height x bytes per pixel of its "
         "decoded mode, checked from the header (422 above it); max_concurrency times this, "
         "plus the models, must fit the container's memory.",
+    )
+    fast_decode: bool = Field(
+        default=False,
+        description="Decode large JPEGs at a reduced DCT scale (1/2, 1/4, 1/8) still covering "
+        "the model's resized input: several times faster on photos of many megapixels, but not "
+        "the same pixels; boxes stay in the original's pixels. Per model: [input] fast_decode.",
     )
     max_inflight_body_bytes: int = Field(
         default=64 * 1024 * 1024,
@@ -187,6 +233,18 @@ class Settings(BaseSettings):
         "data: a photo of the face) so that GET /api/v1/recognition/faces/{id}/img can return "
         "it and `python -m service gallery reembed` can move the gallery to a new embedder.",
     )
+    gallery_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/database of a face gallery shared by "
+        "replicas (writes reach every replica within about a second); unset = the SQLite file "
+        "at gallery_path.",
+    )
+    gallery_pool_size: int = Field(
+        default=4,
+        ge=1,
+        description="Most connections one replica opens to the PostgreSQL gallery (plus one that "
+        "listens for other replicas' writes).",
+    )
 
     # -- DeepStack / CodeProject.AI and CompreFace compatibility ----------------------------
     custom_model_aliases: Annotated[dict[str, str], NoDecode] = Field(
@@ -201,6 +259,16 @@ class Settings(BaseSettings):
         description="Most predictions a /v1/vision detection answer holds (the best ones); "
         "unset = all. Set 20 for Frigate's deepstack detector, which fails on more.",
     )
+
+    @field_validator("gallery_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        """Only PostgreSQL is shared; a typo must not fall back to a private SQLite file."""
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql:// URL (unset it to use the SQLite file)")
+        return value
 
     @field_validator("custom_model_aliases", mode="before")
     @classmethod

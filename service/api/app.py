@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI, Security
 from fastapi.openapi.utils import get_openapi
@@ -45,11 +46,14 @@ from service.api.routes import (
 )
 from service.api.schemas import Problem
 from service.api.server_timing import ServerTimingMiddleware
-from service.faces import Gallery, SqliteFaceStore
+from service.faces import FaceStore, Gallery, SqliteFaceStore
+from service.faces.postgres_store import PostgresFaceStore
+from service.faces.replication import GalleryListener
 from service.pipelines.protocol import Models
 from service.pipelines.registry import ModelRegistry
 from service.runtime.gpu_preflight import check_gpu_usable
 from service.settings import Settings
+from service.threads import ThreadPlan
 from service.version import VERSION
 
 logger = logging.getLogger(__name__)
@@ -72,17 +76,18 @@ def create_app(
     face_gallery: Gallery | None = None,
 ) -> FastAPI:
     """An app serving ``registry`` (default: the models of ``settings.models_dir``) and
-    ``face_gallery`` (default: the SQLite file at ``settings.gallery_path``)."""
+    ``face_gallery`` (default: the store :func:`gallery_store` chooses)."""
     settings = settings if settings is not None else Settings()
     registry = registry if registry is not None else ModelRegistry(settings)
     if face_gallery is None:
-        face_gallery = Gallery(SqliteFaceStore(settings.gallery_path))
+        face_gallery = Gallery(gallery_store(settings))
+    threads = ThreadPlan.for_machine(settings)
     context = AppContext(
         settings=settings,
         models=registry,
         metrics=Metrics(registry),
         admission=Admission(
-            slots=settings.max_concurrency,
+            slots=threads.admission_slots,
             queue=settings.max_queue,
         ),
         gallery=face_gallery,
@@ -90,6 +95,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The pool Starlette's run_in_threadpool (every blocking stage) draws from.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads.thread_pool
         # A daemon thread: shutting down never waits for a model that is still loading.
         stop_watching = threading.Event()
         threading.Thread(
@@ -98,10 +105,18 @@ def create_app(
             name="model-loader",
             daemon=True,
         ).start()
-        async with oip.grpc_server(context):  # only when VISION_GRPC_PORT is set
-            yield
-        stop_watching.set()
-        face_gallery.close()
+        # The gallery loads in the background (readiness 503 until it is in); with PostgreSQL,
+        # a listener applies other replicas' writes and retries a load that failed.
+        face_gallery.load_in_background()
+        listener = app.state.gallery_listener = _listener_for(face_gallery)
+        try:
+            async with oip.grpc_server(context):  # only when VISION_GRPC_PORT is set
+                yield
+        finally:
+            if listener is not None:
+                listener.stop()
+            stop_watching.set()
+            face_gallery.close()
 
     app = FastAPI(
         title=TITLE,
@@ -183,6 +198,24 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         openapi_doc.complete(schema)  # 401s, forms, short names, binary pictures
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def gallery_store(settings: Settings) -> FaceStore:
+    """The SQLite file by default; PostgreSQL, shared by replicas, when a URL is set."""
+    if settings.gallery_url is None:
+        return SqliteFaceStore(settings.gallery_path)
+    return PostgresFaceStore(
+        settings.gallery_url.get_secret_value(), pool_size=settings.gallery_pool_size
+    )
+
+
+def _listener_for(gallery: Gallery) -> GalleryListener | None:
+    """Other replicas write to a PostgreSQL gallery: listen for their writes and apply them."""
+    if not isinstance(gallery.store, PostgresFaceStore):
+        return None
+    listener = GalleryListener(gallery, gallery.store.url)
+    listener.start()
+    return listener
 
 
 def serve(
