@@ -31,6 +31,7 @@ from service.faces.store import (
     GalleryError,
     GalleryUnavailableError,
     NewFace,
+    face_row,
     new_records,
 )
 
@@ -109,19 +110,7 @@ class PostgresFaceStore:
             cursor.executemany(
                 "INSERT INTO faces (face_id, subject, model, dim, embedding, x1, y1, x2, y2, "
                 "created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        r.face_id,
-                        r.subject,
-                        r.model,
-                        int(r.embedding.size),
-                        r.embedding.astype("<f4").tobytes(),
-                        *r.box,
-                        r.created_at,
-                        version,
-                    )
-                    for r in records
-                ],
+                [face_row(r, version) for r in records],
             )
             crops = [
                 (r.face_id, f.crop)

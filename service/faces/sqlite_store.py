@@ -29,6 +29,7 @@ from service.faces.store import (
     GalleryError,
     GalleryFullError,
     NewFace,
+    face_row,
     new_records,
 )
 
@@ -142,19 +143,7 @@ class SqliteFaceStore:
         with self._write() as version:
             self._db.executemany(
                 f"INSERT INTO faces ({_COLUMNS}, version) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        r.face_id,
-                        r.subject,
-                        r.model,
-                        int(r.embedding.size),
-                        r.embedding.astype("<f4").tobytes(),
-                        *r.box,
-                        r.created_at,
-                        version,
-                    )
-                    for r in records
-                ],
+                [face_row(r, version) for r in records],
             )
             self._db.executemany(
                 "INSERT INTO face_crops (face_id, png) VALUES (?,?)",

@@ -114,6 +114,22 @@ def new_records(subject: str, model: str, faces: Sequence[NewFace]) -> list[Face
     ]
 
 
+def face_row(record: FaceRecord, version: int) -> tuple[object, ...]:
+    """A face as both stores' ``faces`` rows hold it: face_id, subject, model, dim, embedding
+    (little-endian float32 bytes), x1, y1, x2, y2, created_at, version."""
+    embedding = record.embedding
+    return (
+        record.face_id,
+        record.subject,
+        record.model,
+        int(embedding.size),
+        embedding.astype("<f4").tobytes(),
+        *record.box,
+        record.created_at,
+        version,
+    )
+
+
 class FaceStore(Protocol):
     """What the gallery needs from a database."""
 
