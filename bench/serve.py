@@ -12,8 +12,9 @@ export), on ``ul_bus.jpg``, at concurrency 1 and 8:
                      without HTTP (where the time goes, not a target).
   ort alone          ``InferenceSession.run`` on the already preprocessed tensor, the SAME
                      session options as the service (``service.threads.ThreadPlan``: intra-op
-                     threads, spinning), callers taking the same CPU turns as the service's runs.
-  ort alone, free    the same session, callers not taking turns. The c=8 targets compare with
+                     threads, spinning), callers taking the same CPU turns as the service's runs
+                     (and a lone run on a lone-run session, as the service's; cpu_runs).
+  ort alone, free    the shared session, callers not taking turns. The c=8 targets compare with
                      the better of the two ort rows in each round (more req/s, less CPU).
   ultralytics        ``YOLO(<same .onnx>).predict(<image path>)`` with the same input size and
                      thresholds, in a separate interpreter that has ultralytics
@@ -72,8 +73,7 @@ from rounds import (
 from service.pipelines.detector import Detector
 from service.pipelines.images import decode_image
 from service.pipelines.registry import ModelRegistry
-from service.runtime.session import session_options
-from service.runtime.turns import cpu_turns
+from service.runtime.session import cpu_runs, session_options
 from service.settings import Settings
 from service.threads import ThreadPlan
 
@@ -207,17 +207,17 @@ def model_input(detector: Detector, pixels: np.ndarray) -> Any:
 def onnxruntime_calls(
     model_path: Path, tensor: Any, settings: Settings, plan: ThreadPlan
 ) -> tuple[MakeCall, MakeCall]:
-    """A session of its own with the service's options, fed the preprocessed tensor: callers
-    taking the service's CPU turns, and callers running freely."""
+    """Sessions of their own with the service's options, fed the preprocessed tensor: callers
+    taking the service's CPU turns (a lone run on the lone-run session, as the service's), and
+    callers running freely on the shared session."""
     session = ort.InferenceSession(
         str(model_path), session_options(settings, plan), providers=["CPUExecutionProvider"]
     )
     feeds = {session.get_inputs()[0].name: tensor}
-    turns = cpu_turns(plan.inference_runs)
+    runs = cpu_runs(session, model_path, settings, plan)
 
     def taking_turns() -> None:
-        with turns:
-            session.run(None, feeds)
+        runs.run(feeds)
 
     def free() -> None:
         session.run(None, feeds)

@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(
         default=0,
         ge=0,
-        description="Threads one onnxruntime run uses; 0 = every usable core (CPU affinity, "
-        "capped by a cgroup CPU quota). Rule: threads x inference_concurrency <= cores.",
+        description="Threads of one onnxruntime run while runs overlap; 0 = 1. "
+        "Rule: threads x inference_concurrency <= cores.",
     )
     inter_op_threads: int = Field(
         default=0,
@@ -92,8 +92,16 @@ class Settings(BaseSettings):
     )
     ort_spinning: bool = Field(
         default=False,
-        description="Let onnxruntime's worker threads busy-wait between operators: may cut a "
-        "lone request's latency on idle cores; slows overlapping requests down.",
+        description="Let the threads of overlapping runs busy-wait between operators (a lone "
+        "run's threads always do, see lone_run_threads); slows overlapping requests down.",
+    )
+    lone_run_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Spinning threads of a CPU run that finds no other run going or waiting; it "
+        "uses a second session of the model (memory for a second copy of the weights) and holds "
+        "every turn. 0 = every usable core (CPU affinity, capped by a cgroup CPU quota); "
+        "intra_op_threads or fewer = no second session.",
     )
     inference_concurrency: int = Field(
         default=0,

@@ -1,10 +1,13 @@
 """How many threads the service runs, chosen together from the cores it may use.
 
-The rule: **onnxruntime threads per run x runs at once <= cores**. Eight callers on two cores,
-each run fanning out to a pool of spinning workers, make the workers fight each other (and the
-decoding threads) for the same cores; one thread per run avoids that but makes a lone request
-slower. So a run gets every usable core, without spinning, and CPU runs take turns, while the
-admission slots let other requests decode and post-process during a run. The measurements
+The rule: **onnxruntime threads per run x runs at once <= cores**. Under load, one thread per
+run and one run per core serve the most requests: several threads per run wait on each other
+between operators, and spinning ones fight each other and the decoding threads for the same
+cores. A lone request, though, is fastest on every core with spinning threads (1.2-1.5x on two
+cores). So runs that overlap use one thread each, without spinning, and take turns, one per
+core; a run that finds the machine to itself uses a second session with ``lone_run_threads``
+spinning threads and holds every turn while it runs (``service.runtime.cpu_runs``). The
+admission slots let other requests decode and post-process during the runs. The measurements
 behind the defaults are in the README ("Threads").
 
 Pure functions over the core count, so the choice is tested for any machine; ``usable_cores``
@@ -28,10 +31,11 @@ class ThreadPlan:
     """What the settings leave at 0 ("auto"), filled in from ``cores``."""
 
     cores: int
-    intra_op_threads: int  # threads inside one onnxruntime run
+    intra_op_threads: int  # threads inside one onnxruntime run, when runs overlap
     inter_op_threads: int  # onnxruntime's parallel-executor pool (unused in sequential mode)
-    spinning: bool  # onnxruntime workers busy-wait between operators
+    spinning: bool  # those threads busy-wait between operators
     inference_runs: int  # CPU onnxruntime runs at once, all models together
+    lone_run_threads: int  # spinning threads of a run with the machine to itself (<= intra: off)
     admission_slots: int  # requests decoding, running or post-processing at once
     thread_pool: int  # the server's worker threads for blocking work
 
@@ -39,7 +43,7 @@ class ThreadPlan:
     def choose(cls, settings: Settings, cores: int) -> ThreadPlan:
         """The plan for ``cores`` usable cores; any setting other than 0 is kept as given."""
         cores = max(1, cores)
-        intra = settings.intra_op_threads or cores
+        intra = settings.intra_op_threads or 1
         runs = settings.inference_concurrency or max(1, cores // intra)
         # Twice the cores: while one request runs the model, others decode and post-process.
         slots = settings.max_concurrency or 2 * cores
@@ -49,11 +53,17 @@ class ThreadPlan:
             inter_op_threads=settings.inter_op_threads or 1,
             spinning=settings.ort_spinning,
             inference_runs=runs,
+            lone_run_threads=settings.lone_run_threads or cores,
             admission_slots=slots,
             # Room beyond the admitted requests for blocking work outside them (sync routes,
             # file answers), so that it never waits behind inference.
             thread_pool=settings.thread_pool_size or slots + cores,
         )
+
+    @property
+    def lone_runs(self) -> bool:
+        """Whether a lone CPU run gets a session of its own (more threads than a shared run)."""
+        return self.lone_run_threads > self.intra_op_threads
 
     @classmethod
     def for_machine(cls, settings: Settings) -> ThreadPlan:

@@ -162,7 +162,8 @@ class ModelRegistry:
         pipeline = served_task(spec.task, entry.name).pipeline.load(
             LoadedModel(entry.name, spec, session, self)
         )
-        pipeline.warm_up()
+        with session.warming():
+            pipeline.warm_up()
         return pipeline, session
 
     def status(self) -> dict[str, str]:

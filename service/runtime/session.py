@@ -7,8 +7,8 @@ to call from several threads at once, and the session holds no per-request state
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 from service.repository.metadata import ModelSignature, TensorInfo
+from service.runtime.cpu_runs import CpuRuns
 from service.runtime.errors import (
     InferenceError,
     InputMismatchError,
@@ -61,16 +62,34 @@ _GRAPH_OPTIMIZATION = {
 _IMPLICIT_CASTS = {(np.dtype("float32"), np.dtype("float16"))}
 
 
-def session_options(settings: Settings, plan: ThreadPlan | None = None) -> ort.SessionOptions:
-    """Threads and spinning from ``plan`` (default: this machine's), graph optimisation,
+def cpu_runs(
+    shared: ort.InferenceSession, path: Path, settings: Settings, plan: ThreadPlan
+) -> CpuRuns:
+    """The runs of a CPU model whose overlapping runs use ``shared``: with a lone-run session
+    of ``path`` where the plan gives a lone run more threads."""
+    lone = None
+    if plan.lone_runs:
+        lone = ort.InferenceSession(
+            str(path), session_options(settings, plan, lone=True), providers=[CPU]
+        )
+    return CpuRuns(shared, lone, cpu_turns(plan.inference_runs))
+
+
+def session_options(
+    settings: Settings, plan: ThreadPlan | None = None, *, lone: bool = False
+) -> ort.SessionOptions:
+    """Threads and spinning from ``plan`` (default: this machine's) for overlapping runs, or
+    for a lone run's session (``lone``, see ``service.runtime.cpu_runs``); graph optimisation,
     memory arena and log level from the settings."""
     plan = plan if plan is not None else ThreadPlan.for_machine(settings)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = plan.intra_op_threads
+    options.intra_op_num_threads = plan.lone_run_threads if lone else plan.intra_op_threads
     options.inter_op_num_threads = plan.inter_op_threads
-    spinning = "1" if plan.spinning else "0"
+    spinning = "1" if lone or plan.spinning else "0"
     options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
     options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+    if lone:  # no spinning between requests: an idle service keeps no core busy
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     options.graph_optimization_level = _GRAPH_OPTIMIZATION[settings.graph_optimization]
     options.enable_cpu_mem_arena = settings.enable_cpu_mem_arena
     options.log_severity_level = settings.ort_log_severity
@@ -124,9 +143,13 @@ class ModelSession:
         if fallback:
             logger.warning("%s: %s", path, fallback)
         # A GPU run keeps no CPU core busy; CPU runs take turns (see service.threads).
-        self._turn: AbstractContextManager[None] = (
-            cpu_turns(plan.inference_runs) if self.provider == CPU else nullcontext()
-        )
+        self._cpu_runs: CpuRuns | None = None
+        if self.provider == CPU:
+            try:
+                self._cpu_runs = cpu_runs(self._session, path, settings, plan)
+            except _ORT_ERRORS as exc:
+                raise ModelLoadError(f"{path}: onnxruntime cannot load this model: {exc}") from exc
+        self._warming = False
         self._signature = ModelSignature(
             inputs=tuple(_tensor_info(arg) for arg in self._session.get_inputs()),
             outputs=tuple(_tensor_info(arg) for arg in self._session.get_outputs()),
@@ -150,19 +173,34 @@ class ModelSession:
 
         Every input is checked against the graph first (InputMismatchError names the input,
         what it got and what the model wants); float32 is cast to float16 where the model
-        wants float16. On the CPU, at most ``inference_runs`` runs (all sessions together) go
-        at once; the others wait their turn. onnxruntime failures become InferenceError.
+        wants float16. On the CPU, at most ``inference_runs`` runs (all models together) go
+        at once, the others wait their turn, and a lone run uses every core
+        (``service.runtime.cpu_runs``). onnxruntime failures become InferenceError.
         """
         feeds = {
             tensor.name: self._checked(tensor, array)
             for tensor, array in zip(self._signature.inputs, self._arrays(inputs), strict=True)
         }
         try:
-            with self._turn:
+            if self._cpu_runs is None:
                 outputs: list[NDArray[Any]] = self._session.run(None, feeds)
+            elif self._warming:
+                outputs = self._cpu_runs.run_each(feeds)
+            else:
+                outputs = self._cpu_runs.run(feeds)
         except _ORT_ERRORS as exc:
             raise InferenceError(f"{self.path}: inference failed: {exc}") from exc
         return outputs
+
+    @contextmanager
+    def warming(self) -> Iterator[None]:
+        """Within it, runs go to every session the model has (the lone-run one too), so that
+        a pipeline's ``warm_up`` warms each; for a model no request reaches yet."""
+        self._warming = True
+        try:
+            yield
+        finally:
+            self._warming = False
 
     def _arrays(self, inputs: NDArray[Any] | Mapping[str, NDArray[Any]]) -> list[object]:
         """The arrays in graph-input order; refuses missing or unknown input names."""

@@ -28,15 +28,32 @@ class Turns:
         """Threads waiting for a turn now."""
         return len(self._waiting)
 
-    def __enter__(self) -> None:
+    def take(self, *, every: bool = False) -> int:
+        """Wait for a turn and return how many were taken: 1, or with ``every`` all ``n`` when
+        all are free and nobody waits (a run that will use every core). Give them back with
+        :meth:`give`."""
         with self._lock:
             if self._free and not self._waiting:
-                self._free -= 1
-                return
+                taken = self.n if every and self._free == self.n else 1
+                self._free -= taken
+                return taken
             gate = threading.Lock()
             gate.acquire()
             self._waiting.append(gate)
         gate.acquire()  # until a leaving holder hands its turn over
+        return 1
+
+    def give(self, taken: int) -> None:
+        """Give back ``taken`` turns, each straight to the oldest waiter if any."""
+        with self._lock:
+            for _ in range(taken):
+                if self._waiting:
+                    self._waiting.popleft().release()  # the turn passes on, never freed between
+                else:
+                    self._free += 1
+
+    def __enter__(self) -> None:
+        self.take()
 
     def __exit__(
         self,
@@ -44,11 +61,7 @@ class Turns:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        with self._lock:
-            if self._waiting:
-                self._waiting.popleft().release()  # the turn passes on, never freed between
-            else:
-                self._free += 1
+        self.give(1)
 
 
 _SHARED: dict[int, Turns] = {}

@@ -138,10 +138,20 @@ def test_the_grace_period_covers_pre_stop_and_the_drain() -> None:
     assert spec["terminationGracePeriodSeconds"] > float(pre_stop[1]) + drain
 
 
-def test_threads_fit_the_cpu_the_pod_gets_and_the_autoscaler_has_a_request() -> None:
+THREAD_SETTINGS = {
+    "VISION_INTRA_OP_THREADS",
+    "VISION_INFERENCE_CONCURRENCY",
+    "VISION_LONE_RUN_THREADS",
+}
+
+
+def test_threads_follow_the_cpu_the_pod_gets_and_the_autoscaler_has_a_request() -> None:
+    """The thread plan reads the container's CPU quota; a whole number of cores wastes none of
+    it (it rounds down), and no thread setting overrides the plan."""
     resources = _container(_deployment())["resources"]
-    threads = int(_by_kind()["ConfigMap"]["data"]["VISION_INTRA_OP_THREADS"])
-    assert 1 <= threads <= _cpu_cores(resources["limits"]["cpu"])
+    assert not THREAD_SETTINGS & set(_by_kind()["ConfigMap"]["data"])
+    limit = _cpu_cores(resources["limits"]["cpu"])
+    assert limit >= 1 and limit == int(limit)
     assert _cpu_cores(resources["requests"]["cpu"]) > 0  # CPU utilisation is relative to it
     (metric,) = _by_kind()["HorizontalPodAutoscaler"]["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"

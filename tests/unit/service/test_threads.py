@@ -12,17 +12,29 @@ from service.threads import ThreadPlan, cgroup_quota, parse_cpu_max, usable_core
 
 
 @pytest.mark.parametrize("cores", [1, 2, 4, 16])
-def test_defaults_give_one_run_every_core_and_slots_to_overlap_it(cores: int) -> None:
+def test_defaults_give_a_run_per_core_a_lone_run_every_core_and_slots_to_overlap(
+    cores: int,
+) -> None:
     plan = ThreadPlan.choose(Settings(), cores)
     assert plan == ThreadPlan(
         cores=cores,
-        intra_op_threads=cores,
+        intra_op_threads=1,
         inter_op_threads=1,
         spinning=False,
-        inference_runs=1,
+        inference_runs=cores,
+        lone_run_threads=cores,
         admission_slots=2 * cores,
         thread_pool=3 * cores,
     )
+    assert plan.lone_runs is (cores > 1)  # one core: the shared session is already that
+
+
+def test_a_lone_run_session_only_when_it_gets_more_threads() -> None:
+    assert not ThreadPlan.choose(Settings(lone_run_threads=1), 4).lone_runs
+    assert not ThreadPlan.choose(Settings(intra_op_threads=4), 4).lone_runs
+    plan = ThreadPlan.choose(Settings(intra_op_threads=2, lone_run_threads=3), 4)
+    assert (plan.intra_op_threads, plan.inference_runs, plan.lone_run_threads) == (2, 2, 3)
+    assert plan.lone_runs
 
 
 @pytest.mark.parametrize("cores", range(1, 33))
@@ -44,12 +56,14 @@ def test_settings_given_are_kept_as_given() -> None:
         inter_op_threads=2,
         ort_spinning=True,
         inference_concurrency=5,
+        lone_run_threads=6,
         max_concurrency=7,
         thread_pool_size=11,
     )
     plan = ThreadPlan.choose(settings, 2)
     assert (plan.intra_op_threads, plan.inter_op_threads, plan.spinning) == (3, 2, True)
-    assert (plan.inference_runs, plan.admission_slots, plan.thread_pool) == (5, 7, 11)
+    assert (plan.inference_runs, plan.lone_run_threads) == (5, 6)
+    assert (plan.admission_slots, plan.thread_pool) == (7, 11)
 
 
 def test_thread_pool_follows_the_admission_slots_given() -> None:

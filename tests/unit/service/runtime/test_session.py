@@ -193,18 +193,66 @@ def test_spinning_setting_becomes_both_config_entries(spinning: bool, entry: str
 def test_automatic_threads_are_the_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threads, "usable_cores", lambda: 3)
     options = session_options(Settings())
-    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    lone = session_options(Settings(), lone=True)
+    assert (lone.intra_op_num_threads, lone.inter_op_num_threads) == (3, 1)
 
 
-def test_the_session_is_created_with_the_thread_settings(
+def test_the_sessions_are_created_with_the_thread_settings(
     static_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What onnxruntime itself holds, not what we passed: the session's own options."""
+    """What onnxruntime itself holds, not what we passed: the sessions' own options."""
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     session = ModelSession(static_path, Settings(providers=[CPU]))
-    options = session._session.get_session_options()
-    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
-    assert [options.get_session_config_entry(key) for key in SPINNING] == ["0", "0"]
+    runs = session._cpu_runs
+    assert runs is not None and runs.lone is not None
+    shared = runs.shared.get_session_options()
+    assert (shared.intra_op_num_threads, shared.inter_op_num_threads) == (1, 1)
+    assert [shared.get_session_config_entry(key) for key in SPINNING] == ["0", "0"]
+    lone = runs.lone.get_session_options()
+    assert (lone.intra_op_num_threads, lone.inter_op_num_threads) == (2, 1)
+    assert [lone.get_session_config_entry(key) for key in SPINNING] == ["1", "1"]
+    assert lone.get_session_config_entry("session.force_spinning_stop") == "1"
+
+
+def test_no_lone_run_session_when_it_would_get_no_more_threads(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    session = ModelSession(static_path, Settings(providers=[CPU], lone_run_threads=1))
+    assert session._cpu_runs is not None and session._cpu_runs.lone is None
+
+
+def test_warming_runs_every_session(
+    static_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    session = ModelSession(static_path, Settings(providers=[CPU]))
+    runs = session._cpu_runs
+    assert runs is not None and runs.lone is not None
+    seen: list[str] = []
+    for name in ("shared", "lone"):
+        real = getattr(runs, name)
+        monkeypatch.setattr(runs, name, _Named(real, name, seen))
+    x = np.arange(48, dtype=np.float32).reshape(1, 3, 4, 4)
+    with session.warming():
+        (warm,) = session.run(x)
+    assert sorted(seen) == ["lone", "shared"]
+    seen.clear()
+    (out,) = session.run(x)  # nothing else running: the lone-run session alone
+    assert seen == ["lone"]
+    assert np.array_equal(warm, x) and np.array_equal(out, x)
+
+
+class _Named:
+    """An onnxruntime session that notes its name in ``seen`` on every run."""
+
+    def __init__(self, session: Any, name: str, seen: list[str]) -> None:
+        self._session, self._name, self._seen = session, name, seen
+
+    def run(self, *args: Any) -> Any:
+        self._seen.append(self._name)
+        return self._session.run(*args)
 
 
 class _Overlap:
@@ -239,8 +287,10 @@ def test_cpu_runs_take_turns_across_sessions(
         ModelSession(save(identity_model([1, 3, 4, 4]), tmp_path / f"{i}.onnx"), settings)
         for i in range(2)
     ]
-    for session in sessions:
-        monkeypatch.setattr(session, "_session", fake)
+    for session in sessions:  # the shared and the lone-run session alike
+        assert session._cpu_runs is not None
+        monkeypatch.setattr(session._cpu_runs, "shared", fake)
+        monkeypatch.setattr(session._cpu_runs, "lone", fake)
     x = np.zeros((1, 3, 4, 4), np.float32)
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda i: sessions[i % 2].run(x), range(12)))

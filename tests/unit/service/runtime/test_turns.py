@@ -94,3 +94,32 @@ def test_one_set_of_turns_per_size_for_the_whole_process() -> None:
     assert cpu_turns(3) is cpu_turns(3)
     assert cpu_turns(3) is not cpu_turns(4)
     assert cpu_turns(4).n == 4
+
+
+def test_every_turn_is_taken_only_when_all_are_free_and_nobody_waits() -> None:
+    turns = Turns(3)
+    assert turns.take(every=True) == 3  # the machine to itself
+    waiter = threading.Thread(target=lambda: _take(turns, [], "waiter"))
+    waiter.start()
+    _wait_until(_waiting(turns, 1), "the waiter waits while every turn is held")
+    turns.give(3)  # one goes to the waiter, two are free again
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+    assert turns.take(every=True) == 3
+    turns.give(3)
+    with turns:  # one held: a run asking for every turn gets one
+        assert turns.take(every=True) == 1
+        turns.give(1)
+
+
+def test_a_waiter_asking_for_every_turn_gets_one() -> None:
+    turns = Turns(2)
+    turns.take()
+    turns.take()
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(turns.take(every=True)))
+    waiter.start()
+    _wait_until(_waiting(turns, 1), "the waiter waits")
+    turns.give(1)
+    waiter.join(timeout=5)
+    assert got == [1]  # someone else still runs: sharing the cores, not taking them all

@@ -1,0 +1,95 @@
+"""CpuRuns: a lone run on the lone-run session holding every turn, overlapping runs shared."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.runtime.cpu_runs import CpuRuns
+from service.runtime.turns import Turns
+
+
+class _Session:
+    """A stand-in for an onnxruntime session: notes each run (name, turns free during it) and
+    can hold a run inside until released."""
+
+    def __init__(self, name: str, log: list[tuple[str, int]], turns: Turns) -> None:
+        self.name, self.log, self.turns = name, log, turns
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def run(self, _outputs: Any, feeds: dict[str, Any]) -> list[Any]:
+        self.log.append((self.name, self.turns._free))
+        self.inside.set()
+        self.release.wait(timeout=5)
+        return [feeds["x"]]
+
+
+def _runs(turns: int = 2) -> tuple[CpuRuns, _Session, _Session, list[tuple[str, int]]]:
+    log: list[tuple[str, int]] = []
+    shared_turns = Turns(turns)
+    shared = _Session("shared", log, shared_turns)
+    lone = _Session("lone", log, shared_turns)
+    return CpuRuns(shared, lone, shared_turns), shared, lone, log  # type: ignore[arg-type]
+
+
+def test_a_lone_run_uses_the_lone_session_and_holds_every_turn() -> None:
+    runs, _, _, log = _runs()
+    x = np.ones(3)
+    assert runs.run({"x": x})[0] is x
+    assert log == [("lone", 0)]
+    assert runs.turns._free == 2  # all given back
+
+
+def test_a_run_that_overlaps_another_uses_the_shared_session() -> None:
+    runs, _, _, log = _runs()
+    runs.turns.take()  # another run holds one of the two turns
+    runs.run({"x": 1})
+    assert log == [("shared", 0)]
+    runs.turns.give(1)
+    runs.run({"x": 1})
+    assert log[-1] == ("lone", 0)
+
+
+def test_runs_arriving_during_a_lone_run_wait_then_share() -> None:
+    runs, _, lone, log = _runs()
+    lone.release.clear()
+    first = threading.Thread(target=runs.run, args=({"x": 1},))
+    first.start()
+    assert lone.inside.wait(timeout=5)
+    second = threading.Thread(target=runs.run, args=({"x": 2},))
+    second.start()
+    deadline = time.monotonic() + 5
+    while runs.turns.waiting != 1:  # the newcomer waits for a turn: nothing overlaps a lone run
+        assert time.monotonic() < deadline, "the second run never waited"
+        time.sleep(0.001)
+    assert [name for name, _ in log] == ["lone"]
+    lone.release.set()
+    first.join(timeout=5)
+    second.join(timeout=5)
+    assert [name for name, _ in log] == ["lone", "shared"]  # handed one turn, not all
+
+
+def test_without_a_lone_session_every_run_is_shared() -> None:
+    log: list[tuple[str, int]] = []
+    turns = Turns(2)
+    runs = CpuRuns(_Session("shared", log, turns), None, turns)  # type: ignore[arg-type]
+    runs.run({"x": 1})
+    assert log == [("shared", 1)]
+
+
+def test_an_error_gives_every_turn_back() -> None:
+    runs, _, lone, _ = _runs()
+
+    def fail(*_: Any) -> list[Any]:
+        raise RuntimeError("onnxruntime failed")
+
+    lone.run = fail  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="failed"):
+        runs.run({"x": 1})
+    assert runs.turns._free == 2
