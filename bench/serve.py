@@ -13,7 +13,8 @@ export), on ``ul_bus.jpg``, at concurrency 1 and 8:
   ort alone          ``InferenceSession.run`` on the already preprocessed tensor, the SAME
                      session options as the service (``service.threads.ThreadPlan``: intra-op
                      threads, spinning), callers taking the same CPU turns as the service's runs
-                     (and a lone run on a lone-run session, as the service's; cpu_runs).
+                     (and a lone run on a lone-run session, as the service's; cpu_runs),
+                     each call counted as a request held, as the service counts them.
   ort alone, free    the shared session, callers not taking turns. The c=8 targets compare with
                      the better of the two ort rows in each round (more req/s, less CPU).
   ultralytics        ``YOLO(<same .onnx>).predict(<image path>)`` with the same input size and
@@ -73,6 +74,7 @@ from rounds import (
 from service.pipelines.detector import Detector
 from service.pipelines.images import decode_image
 from service.pipelines.registry import ModelRegistry
+from service.runtime.cpu_runs import REQUESTS
 from service.runtime.session import cpu_runs, session_options
 from service.settings import Settings
 from service.threads import ThreadPlan
@@ -174,7 +176,8 @@ def pipeline_call(detector: Detector, image: bytes, max_pixels: int) -> MakeCall
     """What the server runs per request, without HTTP."""
 
     def call() -> None:
-        detector.run(decode_image(image, max_pixels=max_pixels).pixels)
+        with REQUESTS.hold():  # as the service counts its requests
+            detector.run(decode_image(image, max_pixels=max_pixels).pixels)
 
     return shared_call(call)
 
@@ -217,7 +220,8 @@ def onnxruntime_calls(
     runs = cpu_runs(session, model_path, settings, plan)
 
     def taking_turns() -> None:
-        runs.run(feeds)
+        with REQUESTS.hold():  # as the service counts its requests
+            runs.run(feeds)
 
     def free() -> None:
         session.run(None, feeds)

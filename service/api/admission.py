@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from service.api.errors import OverloadedError
+from service.runtime.cpu_runs import REQUESTS
 
 _RATE_SAMPLES = 64  # completions the service rate is estimated from
 _REFUSED_SHARE = 0.1  # returning refused callers, as a share of the completions
@@ -87,8 +88,10 @@ class Admission:
             raise refused
         self._admitted += 1
         try:
-            async with self._semaphore:
-                yield
+            # Counted for the runtime too: is a run lone (service.runtime.cpu_runs)?
+            with REQUESTS.hold():
+                async with self._semaphore:
+                    yield
         finally:
             self._admitted -= 1
 

@@ -1,15 +1,17 @@
 """How CPU runs of one model share the cores (the plan is ``service.threads``).
 
 Runs that overlap use the model's shared session (one thread each by default, no spinning) and
-take one CPU turn each. A run that finds every turn free and nobody waiting uses the model's
-lone-run session instead (every core, spinning) and holds every turn, so that nothing overlaps
-its spinning threads; its workers stop spinning when it ends (``session.force_spinning_stop``),
-so an idle service keeps no core busy.
+take one CPU turn each. A lone run, whose request is the only one the process holds and which
+finds every turn free, uses the model's lone-run session instead (every core, spinning) and
+holds every turn, so that nothing overlaps its spinning threads; its workers stop spinning when
+it ends (``session.force_spinning_stop``), so an idle service keeps no core busy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import onnxruntime as ort
@@ -20,18 +22,52 @@ from service.runtime.turns import Turns
 Feeds = Mapping[str, NDArray[Any]]
 
 
+class Requests:
+    """How many requests the process holds now (in line or being served), as the API's
+    admission counts them. A run is lone only when its request is the only one: a spinning run
+    beside other requests' decoding would take their cores. Without an API (benches, scripts)
+    it stays 0 and a run is lone when it finds every turn free."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self._lock = threading.Lock()
+
+    @property
+    def crowded(self) -> bool:
+        return self.held > 1
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Count one request for the block."""
+        with self._lock:
+            self.held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.held -= 1
+
+
+REQUESTS = Requests()
+
+
 class CpuRuns:
     """``run`` on ``shared`` within one of ``turns``, or on ``lone`` with every turn."""
 
     def __init__(
-        self, shared: ort.InferenceSession, lone: ort.InferenceSession | None, turns: Turns
+        self,
+        shared: ort.InferenceSession,
+        lone: ort.InferenceSession | None,
+        turns: Turns,
+        requests: Requests = REQUESTS,
     ) -> None:
         self.shared = shared
         self.lone = lone
         self.turns = turns
+        self.requests = requests
 
     def run(self, feeds: Feeds) -> list[NDArray[Any]]:
-        taken = self.turns.take(every=self.lone is not None)
+        taken = self.turns.take(every=self.lone is not None and not self.requests.crowded)
         try:
             session = self.lone if self.lone is not None and taken == self.turns.n else self.shared
             outputs: list[NDArray[Any]] = session.run(None, dict(feeds))

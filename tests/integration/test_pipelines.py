@@ -124,7 +124,10 @@ def brightened(pixels: np.ndarray) -> np.ndarray:
     ],
 )
 def test_embedder_separates_people_and_keeps_a_face_through_alterations(
-    registry: ModelRegistry, images_dir: Path, embedder_name: str, alterations: tuple[Callable[[np.ndarray], np.ndarray], ...]
+    registry: ModelRegistry,
+    images_dir: Path,
+    embedder_name: str,
+    alterations: tuple[Callable[[np.ndarray], np.ndarray], ...],
 ) -> None:
     embedder = registry.get(FaceEmbedder, embedder_name)
     assert isinstance(embedder, FaceEmbedder)

@@ -154,7 +154,9 @@ def _opencv_decoded(data: bytes) -> np.ndarray:
 def _photos() -> list[Path]:
     root = shared_path()
     folders = [root / "images", root / "oracle" / "images", root / "oracle" / "exports" / "images"]
-    return sorted(p for f in folders if f.is_dir() for p in f.iterdir() if p.suffix in (".jpg", ".png"))
+    return sorted(
+        p for f in folders if f.is_dir() for p in f.iterdir() if p.suffix in (".jpg", ".png")
+    )
 
 
 @pytest.mark.parametrize("photo", _photos(), ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -67,9 +67,7 @@ class FakeEmbedder(FaceEmbedder):
         self.labels: list[str] = []
         self.threshold = THRESHOLD
 
-    def embed(
-        self, pixels: NDArray[np.uint8], landmarks: NDArray[np.floating] | None
-    ) -> Embedding:
+    def embed(self, pixels: NDArray[np.uint8], landmarks: NDArray[np.floating] | None) -> Embedding:
         mean = pixels.reshape(-1, 3).astype(np.float32).mean(axis=0)
         vector = (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
         return Embedding(vector=vector, aligned=pixels, timings=Timings(0.5, 2.0, 0.25))

@@ -15,6 +15,7 @@ from service.api import create_app
 from service.api.admission import Admission
 from service.api.errors import OverloadedError
 from service.api.problems import problem_for_exception
+from service.runtime.cpu_runs import REQUESTS
 from service.settings import Settings
 from tests.unit.service.api.fakes import FakeDetector, FakeRegistry, encode
 
@@ -160,3 +161,17 @@ def test_the_answer_carries_the_errors_own_retry_after() -> None:
     response = problem_for_exception(OverloadedError("full", retry_after_s=7), "/detect")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "7"
+
+
+def test_a_slot_counts_its_request_for_the_runtime() -> None:
+    """The runtime's lone-run choice sees the requests admission holds (cpu_runs.REQUESTS)."""
+
+    async def main() -> tuple[int, int, int]:
+        admission = Admission(slots=1, queue=4)
+        before = REQUESTS.held
+        async with admission.slot():
+            inside = REQUESTS.held
+        return before, inside, REQUESTS.held
+
+    before, inside, after = anyio.run(main)
+    assert (inside, after) == (before + 1, before)

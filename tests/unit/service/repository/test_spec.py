@@ -231,7 +231,9 @@ def test_nms_iou_defaults_to_the_exporters_own_predict() -> None:
     assert plain.postprocess.iou == 0.45  # the YOLOX / YOLOv5 demos
     exported = resolve_spec(None, signature(metadata=ultralytics()), None)
     assert exported.postprocess.iou == 0.7  # Ultralytics' predict()
-    chosen = resolve_spec(config("[postprocess]\niou = 0.5"), signature(metadata=ultralytics()), None)
+    chosen = resolve_spec(
+        config("[postprocess]\niou = 0.5"), signature(metadata=ultralytics()), None
+    )
     assert chosen.postprocess.iou == 0.5
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.runtime.cpu_runs import CpuRuns
+from service.runtime.cpu_runs import CpuRuns, Requests
 from service.runtime.turns import Turns
 
 
@@ -93,3 +93,16 @@ def test_an_error_gives_every_turn_back() -> None:
     with pytest.raises(RuntimeError, match="failed"):
         runs.run({"x": 1})
     assert runs.turns._free == 2
+
+
+def test_a_run_is_not_lone_while_its_request_has_company() -> None:
+    """Every turn free, but another request is decoding: no spinning over its core."""
+    log: list[tuple[str, int]] = []
+    turns, requests = Turns(2), Requests()
+    runs = CpuRuns(_Session("shared", log, turns), _Session("lone", log, turns), turns, requests)  # type: ignore[arg-type]
+    with requests.hold(), requests.hold():
+        runs.run({"x": 1})
+    with requests.hold():
+        runs.run({"x": 1})
+    assert [name for name, _ in log] == ["shared", "lone"]
+    assert requests.held == 0

@@ -223,9 +223,7 @@ def test_no_lone_run_session_when_it_would_get_no_more_threads(
     assert session._cpu_runs is not None and session._cpu_runs.lone is None
 
 
-def test_warming_runs_every_session(
-    static_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_warming_runs_every_session(static_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     session = ModelSession(static_path, Settings(providers=[CPU]))
     runs = session._cpu_runs

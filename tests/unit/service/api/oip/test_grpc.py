@@ -170,8 +170,7 @@ def test_grpc_calls_are_counted_with_their_code(
     assert f'{total}{route},status="OK"}} 1.0' in metrics
     assert (
         f'vision_requests_total{{method="POST",model="echo_fp32",{route},'
-        'status="UNAUTHENTICATED"} 1.0'
-        in metrics
+        'status="UNAUTHENTICATED"} 1.0' in metrics
     )
     assert 'vision_stage_duration_seconds_count{model="echo_fp32",stage="inference"} 1.0' in metrics
 

@@ -440,13 +440,11 @@ def test_requests_are_counted_by_route_model_and_status(client: TestClient) -> N
 
     assert (
         'vision_requests_total{method="POST",model="echo_fp32",'
-        'route="/v2/models/{model_name}/infer",status="200"} 1.0'
-        in metrics
+        'route="/v2/models/{model_name}/infer",status="200"} 1.0' in metrics
     )
     assert (
         'vision_requests_total{method="POST",model="echo_fp32",'
-        'route="/v2/models/{model_name}/infer",status="400"} 1.0'
-        in metrics
+        'route="/v2/models/{model_name}/infer",status="400"} 1.0' in metrics
     )
     assert 'vision_stage_duration_seconds_count{model="echo_fp32",stage="inference"} 1.0' in metrics
 
