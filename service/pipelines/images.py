@@ -4,8 +4,8 @@ EXIF orientation is applied first, so every later stage (and every box) refers t
 as a person sees it; unreadable EXIF means no rotation (and a ``notice``), never an error. The
 pixel limit and the decoded-memory limit are checked from the header, before any pixel is
 decoded, and high-bit-depth pixels reach 8 bits in row blocks, never as one float64 array.
-Complete RGB and greyscale JPEGs are decoded by OpenCV, which gives the same pixels faster
-(``service.pipelines.jpeg_decode``); every other upload takes Pillow's path.
+Complete RGB and greyscale JPEGs are decoded by libjpeg-turbo straight into numpy, which gives
+the same pixels faster (``service.pipelines.jpeg_decode``); every other upload takes Pillow's path.
 """
 
 from __future__ import annotations

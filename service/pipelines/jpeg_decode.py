@@ -1,8 +1,8 @@
-"""JPEG decoding with OpenCV where it gives exactly Pillow's pixels, and faster.
+"""JPEG decoding with libjpeg-turbo straight into numpy where it gives exactly Pillow's pixels.
 
-OpenCV's ``imdecode`` was 2-3x Pillow on ``ul_bus.jpg`` (bench/preprocess.py) and, both built on
-libjpeg-turbo with its defaults (islow DCT, fancy upsampling), gives the same pixels on every
-shared photo. It is used only where that holds and nothing is lost: a complete baseline or
+``simplejpeg`` (libjpeg-turbo with its defaults, islow DCT and fancy upsampling, as Pillow and
+OpenCV use it) was 2.5x Pillow on ``ul_bus.jpg`` and 1.6x OpenCV's ``imdecode`` on a 12 MP
+photo (bench/preprocess.py), with the same pixels on every shared photo. It is used only where that holds and nothing is lost: a complete baseline or
 progressive JPEG in RGB or greyscale (or the first picture of an MPO, as phones write them with
 a depth or gain map after it), whose EXIF Pillow reads without complaint. Anything else (CMYK, a
 file that does not end with the JPEG end marker, so possibly truncated, which OpenCV would fill
@@ -11,8 +11,8 @@ read by Pillow from the header and applied with OpenCV, as ``ImageOps.exif_trans
 OpenCV's own EXIF handling is switched off.
 
 ``reduce_to`` asks for a decode at a reduced DCT scale (1/2, 1/4 or 1/8, the largest whose
-result still covers the size it gives): libjpeg skips most of the work, and the pixels are no
-longer the full decode's (VISION_FAST_DECODE).
+result still covers the size it gives), by OpenCV: libjpeg skips most of the work, and the
+pixels are no longer the full decode's (VISION_FAST_DECODE).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import simplejpeg
 from cv2.typing import MatLike
 from numpy.typing import NDArray
 from PIL import Image
@@ -60,16 +61,28 @@ def decode_jpeg(
     width, height = image.size
     upright_hw = (width, height) if orientation in _TRANSPOSED else (height, width)
     reduce_flag = _reduction(upright_hw, reduce_to(upright_hw)) if reduce_to else 0
-    flags = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION | reduce_flag
-    try:
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error:
-        pixels = None
+    pixels = _decoded(data, reduce_flag)
     if pixels is None:
         return None  # OpenCV could not decode it: Pillow says why, in the service's words
     turn = _UPRIGHT.get(orientation)
     upright = np.asarray(pixels if turn is None else turn(pixels), dtype=np.uint8)
     return upright, upright_hw
+
+
+def _decoded(data: bytes, reduce_flag: int) -> MatLike | None:
+    """The stored RGB pixels, in full or at OpenCV's ``reduce_flag`` scale; None where the
+    decoder refuses (strict: libjpeg's warnings too, e.g. corrupt data it would patch over)."""
+    if not reduce_flag:
+        try:
+            pixels: NDArray[np.uint8] = simplejpeg.decode_jpeg(data, colorspace="RGB")
+            return pixels
+        except ValueError:
+            return None
+    flags = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION | reduce_flag
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
 
 
 def _orientation(data: bytes) -> int | None:

@@ -1,4 +1,4 @@
-"""The lean preprocessing and the OpenCV JPEG decode change no pixel: for every catalog model's
+"""The lean preprocessing and the libjpeg-turbo JPEG decode change no pixel: for every catalog model's
 [input] and the shared and oracle photos, the same tensor bit for bit as before (the reference
 kept in tests/unit/service/pipelines/preprocess_reference.py), from the same decoded pixels."""
 

@@ -1,5 +1,5 @@
-"""OpenCV's JPEG decode: Pillow's pixels exactly where it is used, Pillow's path elsewhere, and
-the reduced-scale (fast) decode keeping the full picture's size."""
+"""libjpeg-turbo's JPEG decode: Pillow's pixels exactly where it is used, Pillow's path
+elsewhere, and the reduced-scale (fast) decode keeping the full picture's size."""
 
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ def jpeg(image: Image.Image, **options: object) -> bytes:
 
 
 def pillow_pixels(data: bytes) -> np.ndarray:
-    """What the service decoded with before OpenCV: Pillow, exif_transpose, convert("RGB")."""
+    """What the service decoded with before libjpeg-turbo direct: Pillow, exif_transpose, convert("RGB")."""
     return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
 
 
-def opencv_pixels(data: bytes) -> np.ndarray:
+def turbo_pixels(data: bytes) -> np.ndarray:
     decoded = decode_jpeg(data, Image.open(io.BytesIO(data)))
-    assert decoded is not None, "expected the OpenCV path"
+    assert decoded is not None, "expected the libjpeg-turbo path"
     return decoded[0]
 
 
@@ -54,15 +54,15 @@ def opencv_pixels(data: bytes) -> np.ndarray:
     ids=["420", "444", "422", "progressive", "optimized"],
 )
 @pytest.mark.parametrize("size", [(61, 97), (480, 640)], ids=["odd", "vga"])
-def test_opencv_gives_pillows_pixels(options: dict[str, object], size: tuple[int, int]) -> None:
+def test_libjpeg_turbo_gives_pillows_pixels(options: dict[str, object], size: tuple[int, int]) -> None:
     data = jpeg(photo_like(*size), **options)
-    np.testing.assert_array_equal(opencv_pixels(data), pillow_pixels(data))
+    np.testing.assert_array_equal(turbo_pixels(data), pillow_pixels(data))
     np.testing.assert_array_equal(decode_image(data, max_pixels=LIMIT).pixels, pillow_pixels(data))
 
 
 def test_a_greyscale_jpeg_is_repeated_into_rgb_as_pillow_does() -> None:
     data = jpeg(photo_like(50, 70).convert("L"), quality=90)
-    pixels = opencv_pixels(data)
+    pixels = turbo_pixels(data)
     assert pixels.shape == (50, 70, 3)
     np.testing.assert_array_equal(pixels, pillow_pixels(data))
 
@@ -77,7 +77,7 @@ def test_an_mpo_gives_its_first_picture_as_pillow_does() -> None:
     )
     data = buffer.getvalue()
     assert Image.open(io.BytesIO(data)).format == "MPO"
-    np.testing.assert_array_equal(opencv_pixels(data), pillow_pixels(data))
+    np.testing.assert_array_equal(turbo_pixels(data), pillow_pixels(data))
     assert decode_image(data, max_pixels=LIMIT).format == "MPO"
 
 
@@ -86,7 +86,7 @@ def test_every_exif_orientation_turns_as_exif_transpose(orientation: int) -> Non
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = jpeg(photo_like(40, 64), quality=95, exif=exif)
-    pixels = opencv_pixels(data)
+    pixels = turbo_pixels(data)
     np.testing.assert_array_equal(pixels, pillow_pixels(data))
     assert pixels.shape[:2] == ((64, 40) if orientation >= 5 else (40, 64))
 
@@ -110,7 +110,7 @@ def malformed_exif() -> bytes:
     ],
     ids=["cmyk", "truncated"],
 )
-def test_what_opencv_would_answer_differently_takes_pillows_path(
+def test_what_libjpeg_turbo_would_answer_differently_takes_pillows_path(
     image: Image.Image, data_of: object
 ) -> None:
     data = data_of(image)  # type: ignore[operator]
