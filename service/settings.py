@@ -115,7 +115,8 @@ class Settings(BaseSettings):
     )
     enable_cpu_mem_arena: bool = Field(
         default=True,
-        description="Keep onnxruntime's CPU memory arena (faster; holds on to peak memory).",
+        description="Keep onnxruntime's CPU memory arena, one for every session of the process "
+        "(faster; holds on to peak memory).",
     )
     ort_log_severity: int = Field(
         default=3,

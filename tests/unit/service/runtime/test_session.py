@@ -410,3 +410,27 @@ def test_the_default_preference_on_a_cpu_only_build_is_quiet(
     assert session.providers_used == (CPU,)
     assert session.providers_requested[0] == "TensorrtExecutionProvider"
     assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize("arena", [True, False])
+def test_sessions_draw_on_one_shared_arena_when_the_arena_is_on(arena: bool) -> None:
+    """A model's lone-run session and every other model share one CPU arena, not one each."""
+    for lone in (False, True):
+        options = session_options(Settings(enable_cpu_mem_arena=arena), lone=lone)
+        if arena:
+            assert options.get_session_config_entry("session.use_env_allocators") == "1"
+        else:
+            with pytest.raises(RuntimeError, match="does not have configuration"):
+                options.get_session_config_entry("session.use_env_allocators")
+
+
+def test_two_sessions_of_a_model_on_the_shared_arena_answer_alike(static_path: Path) -> None:
+    session = ModelSession(static_path, Settings(providers=[CPU], lone_run_threads=2))
+    x = np.arange(48, dtype=np.float32).reshape(1, 3, 4, 4)
+    runs = session._cpu_runs
+    assert runs is not None and runs.lone is not None
+    with session.warming():
+        (first,) = session.run(x)
+    (shared,) = runs.shared.run(None, {"x": x})
+    (lone,) = runs.lone.run(None, {"x": x})
+    assert np.array_equal(first, x) and np.array_equal(shared, x) and np.array_equal(lone, x)
