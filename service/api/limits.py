@@ -21,6 +21,7 @@ from service.api.errors import (
     MalformedRequestError,
     UnauthorizedError,
 )
+from service.api.paths import is_below, route_path
 from service.api.problems import problem_for_exception
 
 API_KEY_HEADER = "X-API-Key"
@@ -54,7 +55,7 @@ class RequestLimitsMiddleware:
         await self.app(scope, self._counting(receive), send)
 
     def _authorize(self, scope: Scope) -> None:
-        if self._api_key is None or _is_open(_route_path(scope)) or is_compat_path(scope):
+        if self._api_key is None or _is_open(route_path(scope)) or is_compat_path(scope):
             return
         given = _header(scope, b"x-api-key")
         if given is not None:
@@ -115,13 +116,12 @@ def check_key(given: bytes, expected: bytes, source: str) -> None:
 
 def is_compat_path(scope: Scope) -> bool:
     """Whether the request is for the DeepStack API, wherever the app is mounted."""
-    return _route_path(scope).startswith(COMPAT_PREFIX + "/")
+    return is_below(scope, COMPAT_PREFIX)
 
 
 def is_oip_path(scope: Scope) -> bool:
     """Whether the request is for the Open Inference Protocol (``/v2`` or below it)."""
-    path = _route_path(scope)
-    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+    return route_path(scope) == OIP_PREFIX or is_below(scope, OIP_PREFIX)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -152,10 +152,3 @@ def _is_open(path: str) -> bool:
         or path in OPEN_DOCS
         or path.startswith(OPEN_DOCS_ASSETS)
     )
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the router matches, without any mount prefix (``root_path``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path

@@ -9,7 +9,9 @@ records a reset version, so a replica catches up with ``changes_since`` instead 
 Bulk loads read one snapshot in binary keyset pages straight into preallocated numpy arrays,
 so a million faces never exist as a million Python objects at once. An unreachable database is
 ``GalleryUnavailableError`` (503), never a raw psycopg error; the pool checks connections before
-lending them, so the store recovers by itself when the database returns.
+lending them, so the store recovers by itself when the database returns. So is a database that
+is reachable but read-only (a hot standby after a failover, ``default_transaction_read_only``):
+its writes are refused with a 503 until it takes writes again, and reads go on being served.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from numpy.typing import NDArray
+from psycopg.errors import ReadOnlySqlTransaction
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from service.faces.store import (
@@ -226,11 +229,25 @@ class PostgresFaceStore:
             self._migrate()
 
     def _migrate(self) -> None:
-        """Create or upgrade the schema; N replicas starting at once take turns on a lock."""
+        """Create or upgrade the schema; N replicas starting at once take turns on a lock.
+
+        A read-only database (a standby) refuses even ``CREATE TABLE IF NOT EXISTS``, so there
+        the schema, written through the primary, is only checked: reads must not fail for it.
+        """
         with self._connection() as connection, connection.transaction():
             cursor = connection.cursor()
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            cursor.execute(_SCHEMA)
+            cursor.execute(
+                "SELECT current_setting('transaction_read_only') = 'on', "
+                "to_regclass('gallery_meta') IS NOT NULL"
+            )
+            read_only, has_schema = _one(cursor)
+            if not read_only:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                cursor.execute(_SCHEMA)
+            elif not has_schema:
+                raise GalleryUnavailableError(
+                    "the gallery database is read-only and holds no gallery yet"
+                )
             cursor.execute("SELECT schema_version FROM gallery_meta")
             found = int(_one(cursor)[0])
             if found > SCHEMA_VERSION:
@@ -262,17 +279,25 @@ class PostgresFaceStore:
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        """A pooled connection; an unreachable database or a dropped connection is a 503.
+        """A pooled connection; an unreachable database, a dropped connection (08xxx, 57P01
+        admin_shutdown, 57P03 cannot_connect_now: all ``OperationalError``) or a write to a
+        read-only database (25006) is a 503, since each passes once the database is back or
+        promoted.
 
         While the database is known to be down, each request first tries one direct
         connection (refused at once by a stopped server) instead of queueing for the pool's
         full timeout: an outage answers 503 promptly, and the first request after it gets in.
+        A read-only database is up, so it is not probed.
         """
         if self._down:
             self._probe()
         try:
             with self._pool.connection() as connection:
                 yield connection
+        except ReadOnlySqlTransaction as error:
+            raise GalleryUnavailableError(
+                f"the gallery database is read-only and takes no writes now ({_first_line(error)})"
+            ) from None
         except (PoolTimeout, psycopg.OperationalError) as error:
             self._down = True
             raise _unavailable(error) from None

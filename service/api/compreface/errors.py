@@ -13,6 +13,7 @@ import json
 
 from starlette.types import ASGIApp, Scope
 
+from service.api.paths import is_below
 from service.api.problem_rewrite import ProblemRewriteMiddleware, error_text, problem_slug
 
 PREFIX = "/api/v1"  # the route family: CompreFace's own paths
@@ -35,7 +36,8 @@ _CODES: dict[str, tuple[int, int]] = {
 
 
 def is_compreface_path(scope: Scope) -> bool:
-    return str(scope.get("path", "")).startswith(f"{PREFIX}/")
+    """Whether the request is for CompreFace's API, wherever the app is mounted."""
+    return is_below(scope, PREFIX)
 
 
 class CompreFaceErrorsMiddleware(ProblemRewriteMiddleware):

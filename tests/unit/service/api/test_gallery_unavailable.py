@@ -1,5 +1,6 @@
 """A PostgreSQL gallery out of reach: 503 + Retry-After in every route family, readiness 503,
-liveness and detection unaffected, and recovery without a restart when the database returns."""
+liveness and detection unaffected, and recovery without a restart when the database returns;
+a read-only one (a failover to a standby): writes 503 + Retry-After, reads and readiness kept."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from service.settings import Settings
 from tests.support.postgres import PostgresServer, postgres_server
 from tests.unit.service.api.face_fakes import FakeEmbedder, FakeFaceDetector, solid
 from tests.unit.service.api.fakes import FakeClassifier, FakeDetector, FakeRegistry, encode
+from tests.unit.service.faces.read_only import set_read_only
 
 RED, GREEN = (200, 0, 0), (0, 200, 0)
 
@@ -32,11 +34,16 @@ def server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def url(server: PostgresServer) -> str:
+    """A fresh database of ``server``."""
+    return server.create_database(f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
 def start_client(
-    make_settings: Callable[..., Settings], registry: FakeRegistry, server: PostgresServer
+    make_settings: Callable[..., Settings], registry: FakeRegistry, url: str
 ) -> Iterator[Callable[[], TestClient]]:
-    """Start the app on a fresh database of ``server`` (its lifespan run)."""
-    url = server.create_database(f"t{uuid.uuid4().hex[:12]}")
+    """Start the app on the database ``url`` (its lifespan run)."""
     clients: list[TestClient] = []
 
     def start() -> TestClient:
@@ -115,3 +122,33 @@ def test_a_database_down_at_start_up_keeps_the_gallery_loading_until_it_is_up(
     server.start()
     eventually(client, 200)
     assert enrol(client, "ann", RED).status_code == 201
+
+
+def test_a_read_only_database_refuses_writes_with_503_in_every_family_and_keeps_reading(
+    start_client: Callable[[], TestClient], url: str
+) -> None:
+    client = start_client()
+    eventually(client, 200)
+    assert enrol(client, "ann", RED).status_code == 201
+
+    set_read_only(url, True)
+    eventually(client, 200)  # reads, and so readiness, are unaffected
+    refused = enrol(client, "bob", GREEN)
+    assert_unavailable(refused, "application/problem+json")
+    assert "read-only" in refused.json()["detail"]
+    deepstack = client.post(
+        "/v1/vision/face/register", data={"userid": "bob"}, files={"image": solid(GREEN)}
+    )
+    assert_unavailable(deepstack, "application/json")
+    assert "read-only" in deepstack.json()["error"]
+    compreface = client.post(
+        "/api/v1/recognition/faces", params={"subject": "bob"}, files={"file": solid(GREEN)}
+    )
+    assert_unavailable(compreface, "application/json")
+    assert "read-only" in compreface.json()["message"]
+    assert [s["subject"] for s in client.get("/faces").json()["subjects"]] == ["ann"]
+
+    set_read_only(url, False)  # promoted: writes are taken again without a restart
+    assert enrol(client, "carl", GREEN).status_code == 201
+    subjects = [s["subject"] for s in client.get("/faces").json()["subjects"]]
+    assert subjects == ["ann", "carl"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from service.faces import GalleryChanges, GalleryUnavailableError, NewFace, SqliteFaceStore
 from service.faces.postgres_store import CHANNEL, PostgresFaceStore
 from tests.support.postgres import PostgresServer, postgres, postgres_server
+from tests.unit.service.faces.read_only import set_read_only
 
 __all__ = ["postgres"]  # the module-scoped server fixture, used by name below
 
@@ -237,3 +239,51 @@ def test_a_database_down_at_start_up_is_migrated_when_it_comes_up() -> None:
             assert store.version() == 0
         finally:
             store.close()
+
+
+def test_a_read_only_database_refuses_writes_as_unavailable_and_still_reads(
+    store: PostgresFaceStore, url: str
+) -> None:
+    store.add("ann", "m", [face(1)])
+    set_read_only(url, True)
+    writes: list[Callable[[], object]] = [
+        partial(store.add, "bob", "m", [face(2)]),
+        partial(store.delete_subject, "ann"),
+        partial(store.rename_subject, "ann", "anna"),
+    ]
+    for write in writes:
+        with pytest.raises(GalleryUnavailableError, match="read-only") as raised:
+            write()
+        assert raised.value.retry_after_s > 0
+    assert [r.subject for r in store.all()] == ["ann"]
+    assert store.version() == 1
+
+    set_read_only(url, False)  # the standby is promoted: the same store writes again
+    store.add("bob", "m", [face(2)])
+    assert [r.subject for r in store.all()] == ["ann", "bob"]
+    assert store.version() == 2
+
+
+def test_a_store_started_on_a_read_only_database_reads_without_migrating(url: str) -> None:
+    writer = PostgresFaceStore(url, pool_size=1)
+    writer.add("ann", "m", [face(1)])
+    writer.close()
+    set_read_only(url, True)
+    store = PostgresFaceStore(url, pool_size=1)
+    try:
+        assert store.version() == 1
+        assert [columns.subjects for columns in store.load().added] == [["ann"]]
+        with pytest.raises(GalleryUnavailableError, match="read-only"):
+            store.add("bob", "m", [face(2)])
+    finally:
+        store.close()
+
+
+def test_a_read_only_database_without_a_gallery_is_unavailable(url: str) -> None:
+    set_read_only(url, True)
+    store = PostgresFaceStore(url, pool_size=1)
+    try:
+        with pytest.raises(GalleryUnavailableError, match="read-only and holds no gallery"):
+            store.version()
+    finally:
+        store.close()
