@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,21 @@ def make_client(
         client = TestClient(create_app(make_settings(**overrides), registry))
         client.__enter__()
         clients.append(client)
+        _wait_for_the_gallery(client)
         return client
 
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def _wait_for_the_gallery(client: TestClient) -> None:
+    """The lifespan loads the gallery in the background; a test that probes readiness at once
+    would race it (503 "still loading"), so a started client is one whose gallery is loaded."""
+    deadline = time.monotonic() + 10.0
+    while not client.app.state.context.gallery.ready:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the gallery did not load within 10 s"
+        time.sleep(0.005)
 
 
 @pytest.fixture
