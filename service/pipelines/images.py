@@ -5,7 +5,8 @@ as a person sees it; unreadable EXIF means no rotation (and a ``notice``), never
 pixel limit and the decoded-memory limit are checked from the header, before any pixel is
 decoded, and high-bit-depth pixels reach 8 bits in row blocks, never as one float64 array.
 Complete RGB and greyscale JPEGs are decoded by libjpeg-turbo straight into numpy, which gives
-the same pixels faster (``service.pipelines.jpeg_decode``); every other upload takes Pillow's path.
+the same pixels faster (``service.pipelines.jpeg_decode``), and plain PNGs and WebPs by OpenCV
+(``service.pipelines.opencv_decode``); every other upload takes Pillow's path.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import ServiceError
 from service.pipelines.jpeg_decode import decode_jpeg
+from service.pipelines.opencv_decode import (
+    SIXTEEN_TO_EIGHT,
+    decode_plain,
+    grey_rows_to_rgb,
+    to_eight,
+)
 from service.pipelines.png_data import png_shortfall
 
 # Pillow's own bomb guard would refuse by its global limit with its own wording; the service
@@ -31,7 +38,6 @@ ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "MPO"
 #: Default of VISION_MAX_DECODED_BYTES: a max_pixels (40 M) image in any 4-byte mode.
 DEFAULT_MAX_DECODED_BYTES = 160 * 1024 * 1024
 _HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-_ROWS_PIXELS = 1 << 20  # pixels converted per block: 8 MB of float64 at most
 _ONE_BYTE_MODES = frozenset({"1", "L", "P"})
 EXIF_UNREADABLE = "exif-unreadable; not rotated"
 
@@ -85,6 +91,9 @@ def decode_image(
     try:
         image = Image.open(io.BytesIO(data))
         _check_header(image, name, max_pixels, max_decoded_bytes)
+        plain = decode_plain(data, image)
+        if plain is not None:
+            return DecodedImage(pixels=plain, format=str(image.format))
         shortfall = png_shortfall(data)
         if shortfall is not None:
             raise ImageDecodeError(f"{name}: not a decodable image: {shortfall}")
@@ -156,21 +165,17 @@ def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:
 def _grey_to_rgb8(image: Image.Image) -> NDArray[np.uint8]:
     """A 16-bit, 32-bit integer or float image scaled to 8 bits and repeated into RGB, a block
     of rows at a time: besides Pillow's decoded pixels, the only full-size array is the result
-    (a 6300x6300 16-bit PNG used to pass through ~1.1 GB of float64 arrays)."""
+    (a 6300x6300 16-bit PNG used to pass through ~1.1 GB of float64 arrays). 16-bit values
+    are looked up in ``SIXTEEN_TO_EIGHT``, the same arithmetic done once per value."""
     width, height = image.size
-    peak = 65535.0 if image.mode.startswith("I;16") else _peak(image)
-    rgb = np.empty((height, width, 3), dtype=np.uint8)
-    rows = max(1, _ROWS_PIXELS // width)
-    for top in range(0, height, rows):
-        bottom = min(top + rows, height)
-        block = np.asarray(image.crop((0, top, width, bottom))).astype(np.float64)
-        np.nan_to_num(block, copy=False, nan=0.0)
-        block /= peak
-        block *= 255.0
-        block += 0.5
-        np.clip(block, 0, 255, out=block)
-        rgb[top:bottom] = block.astype(np.uint8)[:, :, np.newaxis]
-    return rgb
+    sixteen = image.mode.startswith("I;16")
+    peak = 65535.0 if sixteen else _peak(image)
+
+    def eight_bit(top: int, bottom: int) -> NDArray[np.uint8]:
+        block = np.asarray(image.crop((0, top, width, bottom)))
+        return SIXTEEN_TO_EIGHT[block] if sixteen else to_eight(block, peak)
+
+    return grey_rows_to_rgb(height, width, eight_bit)
 
 
 def _peak(image: Image.Image) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
@@ -45,18 +46,21 @@ def _expected_bytes(width: int, height: int, bits: int, interlaced: bool) -> int
     return total
 
 
-def _idat(data: bytes) -> bytes:
-    """The IDAT chunks' bodies joined, as far as the file goes."""
-    parts: list[bytes] = []
-    pos = 8
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Each chunk's type and body, from the signature to IEND or as far as the file goes (a
+    body cut short by the end of the file comes out short)."""
+    pos = len(_SIGNATURE)
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if kind == b"IDAT":
-            parts.append(data[pos + 8 : pos + 8 + length])
-        elif kind == b"IEND":
-            break
+        yield kind, data[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return
         pos += 12 + length
-    return b"".join(parts)
+
+
+def _idat(data: bytes) -> bytes:
+    """The IDAT chunks' bodies joined, as far as the file goes."""
+    return b"".join(body for kind, body in png_chunks(data) if kind == b"IDAT")
 
 
 def _inflated_length(stream: bytes, limit: int) -> int:
