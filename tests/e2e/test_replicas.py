@@ -42,11 +42,14 @@ from PIL import Image, ImageOps
 
 from tests.e2e.conftest import LiveServer, StartServer, free_port
 from tests.e2e.deploy import nginx_config
-from tests.support.postgres import PostgresServer, postgres_server
+from tests.support.postgres import PostgresServer, hot_standby, postgres_server
 
 PROBLEM = "application/problem+json"
 UPSTREAM_HEADER = "X-Upstream"
 PROPAGATION_S = 1.0  # the documented bound: a write is searchable on every replica within it
+# A replica on a hot standby gets no NOTIFY (the standby refuses LISTEN): it learns writes by
+# its listener's 2 s poll, after the standby has replayed them (loopback: milliseconds).
+STANDBY_PROPAGATION_S = 2.0 + 1.0
 RECOVERY_S = 20.0  # PostgreSQL back: both replicas serve the gallery again, without a restart
 OUTAGE_S = 3.0  # how long PostgreSQL stays down under load
 POLL_S = 0.05  # between two looks at a replica that is expected to change
@@ -355,6 +358,49 @@ def test_enrolled_through_one_replica_recognised_by_the_other_and_deleted_back(
     )
     assert gone_after <= PROPAGATION_S
     assert cluster.database.faces_per_subject("replicated obama") == {}
+
+
+def test_a_replica_on_a_hot_standby_is_ready_and_sees_writes_by_polling(
+    start_server: StartServer, cluster: Cluster, images_dir: Path
+) -> None:
+    """A third replica whose gallery URL is a streaming standby of the database (``pg_basebackup
+    -R``), as a read-only replica set would be deployed: ready although LISTEN is refused there,
+    it recognises what was enrolled through the primary, and refuses its own writes with 503."""
+    enrolled = (images_dir / "fr_obama1.jpg").read_bytes()
+    probe = (images_dir / "fr_obama4.jpg").read_bytes()
+    database_name = cluster.database.url.rsplit("/", 1)[1]
+    a = cluster.replicas[0]
+    with (
+        hot_standby(cluster.database.server) as standby,
+        start_server(
+            **REPLICA_SETTINGS, VISION_GALLERY_URL=standby.database_url(database_name)
+        ) as reader,  # returns once /health/ready is 200
+    ):
+        response = httpx.post(
+            f"{a.url}/faces",
+            data={"subject": "standby obama"},
+            files={"image": ("obama.jpg", enrolled, "image/jpeg")},
+            timeout=60.0,
+        )
+        assert response.status_code == 201, response.text
+        seen_after = within(
+            STANDBY_PROPAGATION_S, lambda: subject_seen_by(reader, probe) == "standby obama"
+        )
+        assert seen_after <= STANDBY_PROPAGATION_S
+
+        refused = httpx.post(
+            f"{reader.url}/faces",
+            data={"subject": "standby write"},
+            files={"image": ("obama.jpg", enrolled, "image/jpeg")},
+            timeout=60.0,
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert "read-only" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) > 0
+        assert httpx.get(f"{reader.url}/health/ready", timeout=60.0).status_code == 200
+    assert httpx.delete(f"{a.url}/faces/standby obama", timeout=60.0).status_code == 204
+    assert cluster.database.faces_per_subject("standby") == {}
 
 
 def test_200_concurrent_enrolments_and_recognitions_through_nginx(

@@ -4,8 +4,10 @@ Tests of the PostgreSQL gallery store and of replicas need a real server, not a 
 advisory locks and a connection that drops when the server stops are what is being tested. The
 server runs as a non-root user (PostgreSQL refuses root), trusts loopback connections, has no
 Unix socket, and skips fsync (its data dies with the test). ``stop()``/``start()`` restart it on
-the same port and data dir, for fault tests. When the binaries are absent they are installed with
-apt-get where that is possible (root); otherwise the test is skipped, saying why.
+the same port and data dir, for fault tests. ``hot_standby(primary)`` adds a streaming replica
+(``pg_basebackup -R``, under a second): a server in recovery, which reads but refuses writes and
+LISTEN, until ``promote()``. When the binaries are absent they are installed with apt-get where
+that is possible (root); otherwise the test is skipped, saying why.
 """
 
 from __future__ import annotations
@@ -28,16 +30,22 @@ _SUPERUSER = "vision"  # the database role the tests connect as
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in ``root``; ``url`` connects to its database ``vision``."""
+    """One PostgreSQL cluster in ``root``; ``url`` connects to its database ``vision``.
 
-    def __init__(self, bin_dir: Path, root: Path) -> None:
+    A new cluster is initialised, or, given a ``primary``, cloned from it as its hot standby.
+    """
+
+    def __init__(self, bin_dir: Path, root: Path, primary: PostgresServer | None = None) -> None:
         self.bin_dir = bin_dir
         self.root = root
         self.data = root / "data"
         self.log = root / "server.log"
         self.port = free_port()
         self.running = False
-        _initdb(self)
+        if primary is None:
+            _initdb(self)
+        else:
+            _clone(self, primary)
 
     @property
     def url(self) -> str:
@@ -61,6 +69,10 @@ class PostgresServer:
         """Stop the server: ``fast`` disconnects clients cleanly, ``immediate`` is a crash."""
         self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data))
         self.running = False
+
+    def promote(self) -> None:
+        """End a standby's recovery (a failover): it takes writes from now on; waits for it."""
+        self._run("pg_ctl", "promote", "-w", "-t", "60", "-D", str(self.data))
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bin_dir / tool), *args]
@@ -100,9 +112,31 @@ def _initdb(server: PostgresServer) -> None:
             "full_page_writes = off\n"
             "max_connections = 200\n"
         )
-    server._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(server.data), "-l", str(server.log))
-    server.running = True
+    server.start()
     server._run("createdb", "-h", "127.0.0.1", "-p", str(server.port), "-U", _SUPERUSER, "vision")
+
+
+def _clone(standby: PostgresServer, primary: PostgresServer) -> None:
+    """A base backup of ``primary`` that streams its WAL from then on (``-R`` writes the
+    connection settings and standby.signal). initdb's pg_hba.conf already trusts loopback
+    replication connections; the copied postgresql.conf needs only its own port."""
+    standby._run(
+        "pg_basebackup",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(primary.port),
+        "-U",
+        _SUPERUSER,
+        "-D",
+        str(standby.data),
+        "-R",
+        "--checkpoint=fast",
+        "--no-sync",
+    )
+    with (standby.data / "postgresql.conf").open("a") as conf:
+        conf.write(f"port = {standby.port}\n")  # the last setting of a name wins
+    standby.start()  # -w: returns once the standby is consistent and accepts reads
 
 
 def find_binaries() -> Path | None:
@@ -137,10 +171,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             "installed here (apt-get install postgresql needs root and a Debian mirror)"
         )
     root = Path(tempfile.mkdtemp(prefix="vision-pg-"))
-    if os.geteuid() == 0:
-        _ensure_service_user()
-        account = pwd.getpwnam(_SERVICE_USER)
-        os.chown(root, account.pw_uid, account.pw_gid)
+    _hand_to_service_user(root)
     server = None
     try:
         server = PostgresServer(bin_dir, root)
@@ -149,6 +180,29 @@ def postgres_server() -> Iterator[PostgresServer]:
         if server is not None and server.running:
             server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def hot_standby(primary: PostgresServer) -> Iterator[PostgresServer]:
+    """A running hot standby of ``primary``, stopped afterwards; its files live in the
+    primary's temp dir and go with it."""
+    root = Path(tempfile.mkdtemp(prefix="standby-", dir=primary.root))
+    _hand_to_service_user(root)
+    standby = None
+    try:
+        standby = PostgresServer(primary.bin_dir, root, primary=primary)
+        yield standby
+    finally:
+        if standby is not None and standby.running:
+            standby.stop("immediate")
+
+
+def _hand_to_service_user(root: Path) -> None:
+    """Running as root, the server runs as the service user: it must own its dir."""
+    if os.geteuid() == 0:
+        _ensure_service_user()
+        account = pwd.getpwnam(_SERVICE_USER)
+        os.chown(root, account.pw_uid, account.pw_gid)
 
 
 def _ensure_service_user() -> None:

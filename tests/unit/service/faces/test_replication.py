@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from service.faces import Gallery, NewFace
 from service.faces.postgres_store import CHANNEL, PostgresFaceStore
 from service.faces.replication import GalleryListener
-from tests.support.postgres import PostgresServer, postgres, postgres_server
+from tests.support.postgres import PostgresServer, hot_standby, postgres, postgres_server
 
 __all__ = ["postgres"]  # the module-scoped server fixture, used by name below
 
@@ -160,3 +161,62 @@ def test_writes_missed_while_disconnected_are_caught_up_on_reconnect() -> None:
             listener.stop()
             a.close()
             b.close()
+
+
+def test_a_hot_standby_is_followed_by_polling_until_promoted_then_by_notifications(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.faces.replication")
+    with postgres_server() as primary:
+        writer = Gallery(PostgresFaceStore(primary.url, timeout_s=1))
+        writer.sync()  # creates the schema, which the standby then replays
+        with hot_standby(primary) as standby:
+            reader = Gallery(PostgresFaceStore(standby.url, timeout_s=1))
+            reader.sync()
+            listener = started(GalleryListener(reader, standby.url, poll_s=0.2))
+            try:
+                assert listener.standby  # LISTEN was refused, and yet it counts as connected
+                writer.enrol("ann", "m", [face(1)])  # on the primary, replayed on the standby
+                assert wait_for(lambda: "ann" in reader.subjects(), 5)
+                assert listener.connected
+
+                standby.promote()
+                assert wait_for(lambda: not listener.standby, 5)
+                listener.poll_s = QUIET  # from the poll after next on, only a NOTIFY syncs
+                time.sleep(1.0)  # the poll scheduled with 0.2 s has passed
+                other = Gallery(PostgresFaceStore(standby.url, timeout_s=1))
+                other.sync()
+                other.enrol("bob", "m", [face(2)])  # a write on the promoted standby
+                assert wait_for(lambda: "bob" in reader.subjects(), 1.0)
+                other.close()
+            finally:
+                listener.stop()
+                reader.close()
+        writer.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "service.faces.replication"]
+    assert sum("hot standby" in line for line in said) == 1  # once, not at each of its polls
+    assert sum("promoted" in line and "standby" not in line for line in said) == 1
+
+
+def test_a_standby_out_of_reach_is_disconnected_and_followed_again_when_back() -> None:
+    with postgres_server() as primary:
+        writer = Gallery(PostgresFaceStore(primary.url, timeout_s=1))
+        writer.sync()
+        with hot_standby(primary) as standby:
+            reader = Gallery(PostgresFaceStore(standby.url, timeout_s=1))
+            reader.sync()
+            listener = started(
+                GalleryListener(reader, standby.url, poll_s=0.2, backoff_s=(0.05, 0.2))
+            )
+            try:
+                standby.stop()
+                assert wait_for(lambda: not listener.connected, 10)
+                writer.enrol("ann", "m", [face(1)])  # while the standby is down
+                standby.start()
+                assert wait_for(lambda: listener.connected, 10)
+                assert listener.standby
+                assert wait_for(lambda: "ann" in reader.subjects(), 5)
+            finally:
+                listener.stop()
+                reader.close()
+        writer.close()
