@@ -161,7 +161,7 @@ def adam7(pixels: np.ndarray) -> list[bytes]:
     """The seven interlace passes of 8-bit RGB ``pixels`` as unfiltered scanlines."""
     passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
               (0, 1, 1, 2))  # fmt: skip
-    rows = []
+    rows: list[bytes] = []
     for x0, y0, dx, dy in passes:
         sub = pixels[y0::dy, x0::dx]
         if sub.size:

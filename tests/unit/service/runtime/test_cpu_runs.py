@@ -30,12 +30,15 @@ class _Session:
         return [feeds["x"]]
 
 
+X = np.zeros(3, np.float32)  # what a run is fed: its value does not matter here
+
+
 def _runs(turns: int = 2) -> tuple[CpuRuns, _Session, _Session, list[tuple[str, int]]]:
     log: list[tuple[str, int]] = []
     shared_turns = Turns(turns)
     shared = _Session("shared", log, shared_turns)
     lone = _Session("lone", log, shared_turns)
-    return CpuRuns(shared, lone, shared_turns), shared, lone, log  # type: ignore[arg-type]
+    return CpuRuns(shared, lone, shared_turns), shared, lone, log
 
 
 def test_a_lone_run_uses_the_lone_session_and_holds_every_turn() -> None:
@@ -49,20 +52,20 @@ def test_a_lone_run_uses_the_lone_session_and_holds_every_turn() -> None:
 def test_a_run_that_overlaps_another_uses_the_shared_session() -> None:
     runs, _, _, log = _runs()
     runs.turns.take()  # another run holds one of the two turns
-    runs.run({"x": 1})
+    runs.run({"x": X})
     assert log == [("shared", 0)]
     runs.turns.give(1)
-    runs.run({"x": 1})
+    runs.run({"x": X})
     assert log[-1] == ("lone", 0)
 
 
 def test_runs_arriving_during_a_lone_run_wait_then_share() -> None:
     runs, _, lone, log = _runs()
     lone.release.clear()
-    first = threading.Thread(target=runs.run, args=({"x": 1},))
+    first = threading.Thread(target=runs.run, args=({"x": X},))
     first.start()
     assert lone.inside.wait(timeout=5)
-    second = threading.Thread(target=runs.run, args=({"x": 2},))
+    second = threading.Thread(target=runs.run, args=({"x": X},))
     second.start()
     deadline = time.monotonic() + 5
     while runs.turns.waiting != 1:  # the newcomer waits for a turn: nothing overlaps a lone run
@@ -78,20 +81,20 @@ def test_runs_arriving_during_a_lone_run_wait_then_share() -> None:
 def test_without_a_lone_session_every_run_is_shared() -> None:
     log: list[tuple[str, int]] = []
     turns = Turns(2)
-    runs = CpuRuns(_Session("shared", log, turns), None, turns)  # type: ignore[arg-type]
-    runs.run({"x": 1})
+    runs = CpuRuns(_Session("shared", log, turns), None, turns)
+    runs.run({"x": X})
     assert log == [("shared", 1)]
 
 
-def test_an_error_gives_every_turn_back() -> None:
+def test_an_error_gives_every_turn_back(monkeypatch: pytest.MonkeyPatch) -> None:
     runs, _, lone, _ = _runs()
 
     def fail(*_: Any) -> list[Any]:
         raise RuntimeError("onnxruntime failed")
 
-    lone.run = fail  # type: ignore[method-assign]
+    monkeypatch.setattr(lone, "run", fail)
     with pytest.raises(RuntimeError, match="failed"):
-        runs.run({"x": 1})
+        runs.run({"x": X})
     assert runs.turns._free == 2
 
 
@@ -99,10 +102,10 @@ def test_a_run_is_not_lone_while_its_request_has_company() -> None:
     """Every turn free, but another request is decoding: no spinning over its core."""
     log: list[tuple[str, int]] = []
     turns, requests = Turns(2), Requests()
-    runs = CpuRuns(_Session("shared", log, turns), _Session("lone", log, turns), turns, requests)  # type: ignore[arg-type]
+    runs = CpuRuns(_Session("shared", log, turns), _Session("lone", log, turns), turns, requests)
     with requests.hold(), requests.hold():
-        runs.run({"x": 1})
+        runs.run({"x": X})
     with requests.hold():
-        runs.run({"x": 1})
+        runs.run({"x": X})
     assert [name for name, _ in log] == ["shared", "lone"]
     assert requests.held == 0
