@@ -1,8 +1,10 @@
 """``python -m service gallery reembed MODEL``: move the face gallery to another embedder.
 
 It loads the models of the models directory, embeds every stored face crop again with the
-face-embed model ``MODEL`` and replaces the embeddings in one transaction. Stop the service
-first: a running service keeps its in-memory matrix until it restarts.
+face-embed model ``MODEL`` and replaces the embeddings in one transaction, in the gallery the
+server would open: PostgreSQL when ``VISION_GALLERY_URL`` is set, else the SQLite file. Stop a
+service on the SQLite file first: it keeps its in-memory matrix until it restarts (replicas of
+a PostgreSQL gallery reload by themselves when told of the write).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def add_gallery_command(commands: Any, settings: Settings) -> None:
     )
     reembed_cmd.add_argument("model", metavar="MODEL", help="a face-embed model's name")
     reembed_cmd.add_argument(
-        "--gallery", type=Path, default=settings.gallery_path, help="default: %(default)s"
+        "--gallery",
+        type=Path,
+        default=settings.gallery_path,
+        help="the SQLite file, unless VISION_GALLERY_URL is set (default: %(default)s)",
     )
     reembed_cmd.add_argument(
         "--models-dir", type=Path, default=settings.models_dir, help="default: %(default)s"
@@ -37,24 +42,28 @@ def add_gallery_command(commands: Any, settings: Settings) -> None:
 
 def _reembed(args: argparse.Namespace) -> int:
     from service.errors import ServiceError
-    from service.faces import Gallery, SqliteFaceStore
+    from service.faces import Gallery
     from service.faces.reembed import reembed
+    from service.faces.stores import open_store
     from service.pipelines.embedder import FaceEmbedder
     from service.pipelines.registry import ModelRegistry
 
-    settings = Settings().model_copy(update={"models_dir": args.models_dir})
+    settings = Settings().model_copy(
+        update={"models_dir": args.models_dir, "gallery_path": args.gallery}
+    )
     try:
         registry = ModelRegistry(settings)
         registry.load_all()
         embedder = registry.get(FaceEmbedder, args.model)
-        gallery = Gallery(SqliteFaceStore(args.gallery))
-        gallery.sync()
+        gallery = Gallery(open_store(settings))
         try:
+            gallery.sync()
             moved = reembed(gallery, embedder)
         finally:
             gallery.close()
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"done: {moved} face(s) of {args.gallery} embedded by {args.model}", file=sys.stderr)
+    where = "the PostgreSQL gallery" if settings.gallery_url else args.gallery
+    print(f"done: {moved} face(s) of {where} embedded by {args.model}", file=sys.stderr)
     return 0

@@ -254,6 +254,14 @@ class Settings(BaseSettings):
         description="Most connections one replica opens to the PostgreSQL gallery (plus one that "
         "listens for other replicas' writes).",
     )
+    gallery_tombstone_days: float = Field(
+        default=7.0,
+        ge=1,
+        le=3650,
+        description="Days a deleted face's tombstone is kept so that replicas catch up by "
+        "applying changes; older ones are pruned at start-up and by each deletion, and a replica "
+        "further behind than that reloads the whole gallery.",
+    )
 
     # -- DeepStack / CodeProject.AI and CompreFace compatibility ----------------------------
     custom_model_aliases: Annotated[dict[str, str], NoDecode] = Field(

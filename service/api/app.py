@@ -46,9 +46,10 @@ from service.api.routes import (
 )
 from service.api.schemas import Problem
 from service.api.server_timing import ServerTimingMiddleware
-from service.faces import FaceStore, Gallery, SqliteFaceStore
+from service.faces import Gallery
 from service.faces.postgres_store import PostgresFaceStore
 from service.faces.replication import GalleryListener
+from service.faces.stores import open_store
 from service.pipelines.protocol import Models
 from service.pipelines.registry import ModelRegistry
 from service.runtime.gpu_preflight import check_gpu_usable
@@ -76,11 +77,11 @@ def create_app(
     face_gallery: Gallery | None = None,
 ) -> FastAPI:
     """An app serving ``registry`` (default: the models of ``settings.models_dir``) and
-    ``face_gallery`` (default: the store :func:`gallery_store` chooses)."""
+    ``face_gallery`` (default: the store :func:`~service.faces.stores.open_store` chooses)."""
     settings = settings if settings is not None else Settings()
     registry = registry if registry is not None else ModelRegistry(settings)
     if face_gallery is None:
-        face_gallery = Gallery(gallery_store(settings))
+        face_gallery = Gallery(open_store(settings))
     threads = ThreadPlan.for_machine(settings)
     context = AppContext(
         settings=settings,
@@ -198,15 +199,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         openapi_doc.complete(schema)  # 401s, forms, short names, binary pictures
         app.openapi_schema = schema
     return app.openapi_schema
-
-
-def gallery_store(settings: Settings) -> FaceStore:
-    """The SQLite file by default; PostgreSQL, shared by replicas, when a URL is set."""
-    if settings.gallery_url is None:
-        return SqliteFaceStore(settings.gallery_path)
-    return PostgresFaceStore(
-        settings.gallery_url.get_secret_value(), pool_size=settings.gallery_pool_size
-    )
 
 
 def _listener_for(gallery: Gallery) -> GalleryListener | None:

@@ -5,6 +5,8 @@ Each write is one transaction that also bumps the gallery version (a one-row tab
 commits, after it, so a replica that is told version v and syncs sees the write. New faces carry
 the version they were written at, deletions leave a tombstone, and a rename or re-embedding
 records a reset version, so a replica catches up with ``changes_since`` instead of reloading.
+Tombstones older than ``tombstone_days`` (by the database's clock) are pruned on the first use
+and by each deletion; a replica behind the newest one pruned reloads.
 
 Bulk loads read one snapshot in binary keyset pages straight into preallocated numpy arrays,
 so a million faces never exist as a million Python objects at once. An unreachable database is
@@ -28,6 +30,7 @@ from psycopg.errors import ReadOnlySqlTransaction
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from service.faces.store import (
+    TOMBSTONE_DAYS,
     FaceColumns,
     FaceRecord,
     GalleryChanges,
@@ -39,16 +42,17 @@ from service.faces.store import (
 )
 
 CHANNEL = "vision_gallery"  # NOTIFY channel; the payload is the new gallery version
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: face_removals.removed_at, gallery_meta.pruned_version
 _MIGRATION_LOCK = 0x76697369  # pg_advisory_xact_lock key: one replica migrates at a time
-_SCHEMA = f"""
+# Schema 1, as a new database starts; the upgrades below follow in the same transaction.
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS gallery_meta (
     one            boolean PRIMARY KEY DEFAULT true CHECK (one),
     schema_version integer NOT NULL,
     version        bigint  NOT NULL,
     reset_version  bigint  NOT NULL
 );
-INSERT INTO gallery_meta (schema_version, version, reset_version) VALUES ({SCHEMA_VERSION}, 0, 0)
+INSERT INTO gallery_meta (schema_version, version, reset_version) VALUES (1, 0, 0)
     ON CONFLICT (one) DO NOTHING;
 CREATE TABLE IF NOT EXISTS faces (
     seq        bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
@@ -74,6 +78,26 @@ CREATE TABLE IF NOT EXISTS face_removals (
 );
 CREATE INDEX IF NOT EXISTS face_removals_version ON face_removals (version);
 """
+# Schema 1 -> 2, run only then (ALTER TABLE locks the table out even when it changes nothing):
+# tombstones get a time to age by, those already there the upgrade's (the ALTER's now()).
+_UPGRADE_TO_2 = """
+ALTER TABLE gallery_meta ADD COLUMN pruned_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE face_removals ADD COLUMN removed_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX face_removals_removed_at ON face_removals (removed_at);
+UPDATE gallery_meta SET schema_version = 2;
+"""
+# Forget the tombstones older than the retention (%s seconds), with every older version's, and
+# record the newest version forgotten: a replica behind it must load in full.
+_PRUNE = """
+WITH gone AS (
+    DELETE FROM face_removals WHERE version <= (
+        SELECT max(version) FROM face_removals
+        WHERE removed_at < now() - make_interval(secs => %s)
+    ) RETURNING version
+)
+UPDATE gallery_meta SET pruned_version = (SELECT max(version) FROM gone)
+    WHERE EXISTS (SELECT FROM gone)
+"""
 _BUMP = "UPDATE gallery_meta SET version = version + 1 RETURNING version"
 _RESET = (
     "UPDATE gallery_meta SET version = version + 1, reset_version = version + 1 RETURNING version"
@@ -86,9 +110,18 @@ Cursor = psycopg.Cursor[tuple[Any, ...]]
 class PostgresFaceStore:
     """A :class:`~service.faces.store.FaceStore` in the PostgreSQL database at ``url``."""
 
-    def __init__(self, url: str, *, pool_size: int = 4, timeout_s: float = 3.0) -> None:
-        """Connect lazily: a database down at start-up is retried on each use."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        timeout_s: float = 3.0,
+        tombstone_days: float = TOMBSTONE_DAYS,
+    ) -> None:
+        """Connect lazily: a database down at start-up is retried on each use.
+        ``tombstone_days``: how long a deletion stays in ``changes_since`` answers."""
         self.url = url
+        self._retention_s = tombstone_days * 86_400.0
         self._timeout_s = max(1, round(timeout_s))
         self._pool = ConnectionPool(
             url,
@@ -145,7 +178,9 @@ class PostgresFaceStore:
                 "SELECT face_id, %s FROM gone ORDER BY seq RETURNING face_id",
                 (subject, version),
             )
-            return [face_id for (face_id,) in cursor.fetchall()]
+            removed = [face_id for (face_id,) in cursor.fetchall()]
+            self._prune(cursor)
+        return removed
 
     def delete_face(self, subject: str, face_id: str) -> bool:
         with self._write(_BUMP) as (cursor, version):
@@ -155,7 +190,9 @@ class PostgresFaceStore:
                 "SELECT face_id, %s FROM gone",
                 (subject, face_id, version),
             )
-            return cursor.rowcount > 0
+            removed = cursor.rowcount > 0
+            self._prune(cursor)
+        return removed
 
     def crop(self, face_id: str) -> bytes | None:
         with self._read() as cursor:
@@ -196,9 +233,11 @@ class PostgresFaceStore:
 
     def changes_since(self, version: int) -> GalleryChanges | None:
         with self._read() as cursor:
-            cursor.execute("SELECT version, reset_version FROM gallery_meta")
+            cursor.execute(
+                "SELECT version, greatest(reset_version, pruned_version) FROM gallery_meta"
+            )
             now, reset = _one(cursor)
-            if version < reset or version > now:  # renamed/re-embedded since, or another store
+            if version < reset or version > now:  # reset or pruned since, or another store
                 return None
             if version == now:
                 return GalleryChanges(int(now), [], [])
@@ -229,7 +268,8 @@ class PostgresFaceStore:
             self._migrate()
 
     def _migrate(self) -> None:
-        """Create or upgrade the schema; N replicas starting at once take turns on a lock.
+        """Create or upgrade the schema and prune old tombstones; N replicas starting at once
+        take turns on a lock.
 
         A read-only database (a standby) refuses even ``CREATE TABLE IF NOT EXISTS``, so there
         the schema, written through the primary, is only checked: reads must not fail for it.
@@ -255,7 +295,24 @@ class PostgresFaceStore:
                     f"the gallery database's schema version {found} is newer than this service "
                     f"understands ({SCHEMA_VERSION})"
                 )
+            if read_only:
+                if found < SCHEMA_VERSION:
+                    raise GalleryUnavailableError(
+                        f"the gallery database is read-only and its schema version {found} is "
+                        f"older than this service's ({SCHEMA_VERSION}): a replica on the primary "
+                        "upgrades it"
+                    )
+            else:
+                if found < SCHEMA_VERSION:
+                    cursor.execute(_UPGRADE_TO_2)
+                self._prune(cursor)
         self._migrated = True
+
+    def _prune(self, cursor: Cursor) -> None:
+        """Prune the old tombstones (see ``_PRUNE``), planned for this retention each time: a
+        prepared plan, generic in it, guesses a third of the tombstones old and walks them all
+        (10 ms a deletion at 100k tombstones, measured, instead of 0.1)."""
+        cursor.execute(_PRUNE, (self._retention_s,), prepare=False)
 
     @contextmanager
     def _write(self, bump: str) -> Iterator[tuple[Cursor, int]]:

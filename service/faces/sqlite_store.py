@@ -9,12 +9,15 @@ enrolments are rare and the searches run on the in-memory matrix, not on the dat
 Every write bumps the gallery version in ``gallery_meta`` inside its transaction; faces carry
 the version that wrote them and deletions leave a tombstone in ``face_removals``, so a reader
 (another process on the same file) catches up with :meth:`SqliteFaceStore.changes_since`.
+Tombstones older than ``tombstone_days`` are pruned when the store opens and by each deletion
+(the only write that adds any): their number stays bounded by the deletions of that window.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.faces.store import (
+    TOMBSTONE_DAYS,
     FaceColumns,
     FaceRecord,
     GalleryChanges,
@@ -33,9 +37,9 @@ from service.faces.store import (
     new_records,
 )
 
-# 2: face_crops; 3: faces.version, face_removals, gallery_meta. Older files are upgraded in
-# place, in one transaction.
-SCHEMA_VERSION = 3
+# 2: face_crops; 3: faces.version, face_removals, gallery_meta; 4: face_removals.removed_at,
+# gallery_meta.pruned_version. Older files are upgraded in place, in one transaction.
+SCHEMA_VERSION = 4
 _TABLES = """
 CREATE TABLE IF NOT EXISTS faces (
     face_id    TEXT PRIMARY KEY,
@@ -52,12 +56,18 @@ CREATE TABLE IF NOT EXISTS face_crops (
     face_id TEXT PRIMARY KEY REFERENCES faces (face_id) ON DELETE CASCADE,
     png     BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS face_removals (face_id TEXT NOT NULL, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS face_removals (
+    face_id    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    removed_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS face_removals_version ON face_removals (version);
+CREATE INDEX IF NOT EXISTS face_removals_removed_at ON face_removals (removed_at);
 CREATE TABLE IF NOT EXISTS gallery_meta (
-    one           INTEGER PRIMARY KEY CHECK (one = 1),
-    version       INTEGER NOT NULL,
-    reset_version INTEGER NOT NULL
+    one            INTEGER PRIMARY KEY CHECK (one = 1),
+    version        INTEGER NOT NULL,
+    reset_version  INTEGER NOT NULL,
+    pruned_version INTEGER NOT NULL DEFAULT 0
 );
 """
 # Version-2 files: existing faces get versions 1..N in insertion order.
@@ -67,6 +77,11 @@ UPDATE faces SET version = numbered.n
     FROM (SELECT rowid AS id, row_number() OVER (ORDER BY rowid) AS n FROM faces) AS numbered
     WHERE faces.rowid = numbered.id;
 """
+# Version-3 files: tombstones get a time to age by (those already there: the upgrade's).
+_UPGRADE_REMOVALS = (
+    "ALTER TABLE face_removals ADD COLUMN removed_at REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE gallery_meta ADD COLUMN pruned_version INTEGER NOT NULL DEFAULT 0",
+)
 _COLUMNS = "face_id, subject, model, dim, embedding, x1, y1, x2, y2, created_at"
 _CHUNK_ROWS = 16_384  # rows converted to arrays at a time: a full load never holds all tuples
 
@@ -74,9 +89,13 @@ _CHUNK_ROWS = 16_384  # rows converted to arrays at a time: a full load never ho
 class SqliteFaceStore:
     """A :class:`~service.faces.store.FaceStore` in the SQLite file at ``path``."""
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
-        """``durable=False`` skips the fsync per write: for bulk imports, never for serving."""
+    def __init__(
+        self, path: Path, *, durable: bool = True, tombstone_days: float = TOMBSTONE_DAYS
+    ) -> None:
+        """``durable=False`` skips the fsync per write: for bulk imports, never for serving.
+        ``tombstone_days``: how long a deletion stays in ``changes_since`` answers."""
         self.path = path
+        self._retention_s = tombstone_days * 86_400.0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -90,7 +109,8 @@ class SqliteFaceStore:
         self._lock = threading.Lock()
 
     def _migrate(self) -> None:
-        """Create or upgrade the schema in one transaction (two processes may open at once)."""
+        """Create or upgrade the schema and prune old tombstones, in one transaction (two
+        processes may open at once)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -104,13 +124,19 @@ class SqliteFaceStore:
                 if columns and "version" not in columns:
                     for statement in _UPGRADE_FACES.split(";\n"):
                         self._db.execute(statement)
+                if version == 3:
+                    for statement in _UPGRADE_REMOVALS:
+                        self._db.execute(statement)
+                    self._db.execute("UPDATE face_removals SET removed_at = ?", (time.time(),))
                 for statement in _TABLES.split(";\n"):
                     self._db.execute(statement)
                 self._db.execute("CREATE INDEX IF NOT EXISTS faces_version ON faces (version)")
                 self._db.execute(
-                    "INSERT OR IGNORE INTO gallery_meta VALUES (1, (SELECT count(*) FROM faces), 0)"
+                    "INSERT OR IGNORE INTO gallery_meta (one, version, reset_version) "
+                    "VALUES (1, (SELECT count(*) FROM faces), 0)"
                 )
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._prune()
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -176,6 +202,7 @@ class SqliteFaceStore:
                 "DELETE FROM faces WHERE subject = ? RETURNING face_id", (subject,)
             ).fetchall()
             self._tombstones([face_id for (face_id,) in rows], version)
+            self._prune()
         return [face_id for (face_id,) in rows]
 
     def delete_face(self, subject: str, face_id: str) -> bool:
@@ -185,13 +212,29 @@ class SqliteFaceStore:
                 (subject, face_id),
             ).fetchall()
             self._tombstones([face_id for (face_id,) in rows], version)
+            self._prune()
         return bool(rows)
 
     def _tombstones(self, face_ids: list[str], version: int) -> None:
+        now = time.time()
         self._db.executemany(
-            "INSERT INTO face_removals (face_id, version) VALUES (?,?)",
-            [(face_id, version) for face_id in face_ids],
+            "INSERT INTO face_removals (face_id, version, removed_at) VALUES (?,?,?)",
+            [(face_id, version, now) for face_id in face_ids],
         )
+
+    def _prune(self) -> None:
+        """Forget the tombstones older than the retention, with every older version's, and
+        record the newest version forgotten: a reader behind it must load in full."""
+        # By the time index: the planner's pick, the version index, walks every tombstone
+        # (22 ms a deletion at 100k young ones, measured, instead of 0.2).
+        (through,) = self._db.execute(
+            "SELECT max(version) FROM face_removals INDEXED BY face_removals_removed_at "
+            "WHERE removed_at < ?",
+            (time.time() - self._retention_s,),
+        ).fetchone()
+        if through is not None:
+            self._db.execute("DELETE FROM face_removals WHERE version <= ?", (through,))
+            self._db.execute("UPDATE gallery_meta SET pruned_version = ?", (through,))
 
     def crop(self, face_id: str) -> bytes | None:
         with self._lock:
@@ -236,9 +279,9 @@ class SqliteFaceStore:
     def changes_since(self, version: int) -> GalleryChanges | None:
         with self._lock, self._reading():
             now, reset = self._db.execute(
-                "SELECT version, reset_version FROM gallery_meta"
+                "SELECT version, max(reset_version, pruned_version) FROM gallery_meta"
             ).fetchone()
-            if version < reset or version > now:  # behind a reset, or a different file
+            if version < reset or version > now:  # behind a reset or pruning, or another file
                 return None
             removed = self._db.execute(
                 "SELECT face_id FROM face_removals WHERE version > ? ORDER BY version", (version,)

@@ -7,8 +7,10 @@ Every write transaction (add, delete_subject, delete_face, rename_subject,
 replace_embeddings) increments the gallery version by exactly one inside that transaction.
 Added faces carry the version they were written at; deletions leave a tombstone
 (face_id, version); a rename or re-embedding records a reset version, and ``changes_since(v)``
-answers None for ``v`` below it. Stores raise GalleryUnavailableError when their database
-cannot be reached.
+answers None for ``v`` below it. Tombstones older than a retention are pruned, and the newest
+version pruned is recorded: ``changes_since(v)`` answers None below it too, so a reader that
+fell that far behind loads in full rather than missing a deletion. Stores raise
+GalleryUnavailableError when their database cannot be reached.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import ServiceError
+
+# How long a deletion's tombstone is kept by default (VISION_GALLERY_TOMBSTONE_DAYS).
+TOMBSTONE_DAYS = 7.0
 
 
 class GalleryError(ServiceError):
