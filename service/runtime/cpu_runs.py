@@ -67,9 +67,10 @@ class CpuRuns:
         self.requests = requests
 
     def run(self, feeds: Feeds) -> list[NDArray[Any]]:
-        taken = self.turns.take(every=self.lone is not None and not self.requests.crowded)
+        lone = self.lone if not self.requests.crowded else None
+        taken = self.turns.take(every=lone is not None)
         try:
-            session = self.lone if self.lone is not None and taken == self.turns.n else self.shared
+            session = lone if lone is not None and taken == self.turns.n else self.shared
             outputs: list[NDArray[Any]] = session.run(None, dict(feeds))
         finally:
             self.turns.give(taken)

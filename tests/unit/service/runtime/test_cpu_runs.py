@@ -109,3 +109,14 @@ def test_a_run_is_not_lone_while_its_request_has_company() -> None:
         runs.run({"x": X})
     assert [name for name, _ in log] == ["shared", "lone"]
     assert requests.held == 0
+
+
+def test_one_turn_and_company_still_means_the_shared_session() -> None:
+    """With a single turn every run holds them all, but a crowded one must not spin."""
+    log: list[tuple[str, int]] = []
+    turns, requests = Turns(1), Requests()
+    runs = CpuRuns(_Session("shared", log, turns), _Session("lone", log, turns), turns, requests)
+    with requests.hold(), requests.hold():
+        runs.run({"x": X})
+    runs.run({"x": X})
+    assert [name for name, _ in log] == ["shared", "lone"]
