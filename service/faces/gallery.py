@@ -158,7 +158,7 @@ class Gallery:
         """Store each face as its own record under ``subject`` (added to any it already has)."""
         with self._loaded():
             records = self.store.add(subject, model, faces)
-            self._sync()
+            self._sync_after_write()
         return records
 
     def delete_subject(self, subject: str) -> int:
@@ -167,7 +167,7 @@ class Gallery:
         with self._loaded():
             self._known(subject)
             removed = self.store.delete_subject(subject)
-            self._sync()
+            self._sync_after_write()
         return len(removed)
 
     def delete_face(self, subject: str, face_id: str) -> None:
@@ -176,7 +176,7 @@ class Gallery:
             self._known(subject)
             if not self.store.delete_face(subject, face_id):
                 raise UnknownFaceError(f"subject {shown(subject)} has no face {shown(face_id)}")
-            self._sync()
+            self._sync_after_write()
 
     def rename_subject(self, subject: str, new: str) -> int:
         """Give every face of ``subject`` to ``new`` (merged into it if it exists)."""
@@ -184,14 +184,24 @@ class Gallery:
         with self._loaded():
             self._known(subject)
             moved = self.store.rename_subject(subject, new)
-            self._sync()
+            self._sync_after_write()
         return moved
 
     def reembed(self, model: str, embeddings: dict[str, NDArray[np.float32]]) -> None:
         """Replace the faces' embeddings (by face id) with ``model``'s, in one transaction."""
         with self._loaded():
             self.store.replace_embeddings(model, embeddings)
+            self._sync_after_write()
+
+    def _sync_after_write(self) -> None:
+        """Catch up with a write the store has committed. If the database goes away between
+        the commit and this read, the write still happened: answering 503 would make a client
+        retry it (a second enrolment of the same faces), so the write answers as done and the
+        index catches up at the next sync (the listener's poll, or the next write or check)."""
+        try:
             self._sync()
+        except GalleryUnavailableError as error:
+            log.warning("a committed gallery write is not in memory yet: %s", error)
 
     def _known(self, subject: str) -> None:
         """Refuse an unknown subject, after catching up: another replica may have enrolled it."""

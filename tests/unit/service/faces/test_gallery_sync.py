@@ -226,3 +226,43 @@ def test_listings_do_not_wait_for_a_first_load_in_progress(tmp_path: Path) -> No
     release.set()
     loader.join(timeout=30)
     assert gallery.ready and dict(gallery.subjects()) == {}
+
+
+class ReadsFailAfterWrites(SqliteFaceStore):
+    """The real store whose reads fail while ``down``: a database lost between a write's
+    commit and the gallery's catch-up read."""
+
+    down = False
+
+    def load(self) -> GalleryChanges:
+        if self.down:
+            raise GalleryUnavailableError("the database went away")
+        return super().load()
+
+    def changes_since(self, version: int) -> GalleryChanges | None:
+        if self.down:
+            raise GalleryUnavailableError("the database went away")
+        return super().changes_since(version)
+
+
+def test_a_committed_write_answers_as_done_when_the_catch_up_read_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 for a write that happened would make the client enrol the same faces again."""
+    store = ReadsFailAfterWrites(tmp_path / "g.sqlite3")
+    gallery = Gallery(store)
+    gallery.sync()
+    gallery.enrol("ann", "m", faces(0))
+    store.down = True
+    records = gallery.enrol("bob", "m", faces(1))  # committed; the read after it fails
+    assert [r.subject for r in records] == ["bob"]
+    assert "committed gallery write" in caplog.text
+    assert listing(gallery).keys() == {"ann"}  # not in memory yet
+    gallery.delete_face("ann", listing(gallery)["ann"][0])  # committed too, no error
+    store.down = False
+    gallery.sync()  # the next sync catches both up
+    assert set(listing(gallery)) == {"bob"}
+    assert best(gallery, 1) == "bob"
+    fresh = Gallery(SqliteFaceStore(tmp_path / "g.sqlite3"))
+    fresh.sync()
+    assert {s: len(ids) for s, ids in listing(fresh).items()} == {"bob": 1}  # each write once
