@@ -75,7 +75,7 @@ from service.pipelines.detector import Detector
 from service.pipelines.images import decode_image
 from service.pipelines.registry import ModelRegistry
 from service.runtime.cpu_runs import REQUESTS
-from service.runtime.session import cpu_runs, session_options
+from service.runtime.session import cpu_runs
 from service.settings import Settings
 from service.threads import ThreadPlan
 
@@ -213,11 +213,9 @@ def onnxruntime_calls(
     """Sessions of their own with the service's options, fed the preprocessed tensor: callers
     taking the service's CPU turns (a lone run on the lone-run session, as the service's), and
     callers running freely on the shared session."""
-    session = ort.InferenceSession(
-        str(model_path), session_options(settings, plan), providers=["CPUExecutionProvider"]
-    )
+    runs = cpu_runs(model_path, settings, plan)
+    session = runs.shared
     feeds = {session.get_inputs()[0].name: tensor}
-    runs = cpu_runs(session, model_path, settings, plan)
 
     def taking_turns() -> None:
         with REQUESTS.hold():  # as the service counts its requests

@@ -36,7 +36,7 @@ from loadkit import load_average
 from rounds import Call, MakeCall, Sample, measure, rotated, shared_call, spread
 from serve import pull_models, running_server, shared_dir
 
-from service.runtime.session import cpu_runs, session_options
+from service.runtime.session import cpu_runs
 from service.settings import Settings
 from service.threads import ThreadPlan
 
@@ -102,16 +102,13 @@ def main() -> int:
         models_dir = Path(folder) / "models"
         pull_models(shared_dir() / "models", models_dir, ())
         model_path = models_dir / MODEL / "model.onnx"
-        session = ort.InferenceSession(
-            str(model_path), session_options(settings), providers=["CPUExecutionProvider"]
-        )
+        # The CPU turns the service's runs take, a lone run on a lone-run session as its.
+        runs = cpu_runs(model_path, settings, ThreadPlan.for_machine(settings))
+        session = runs.shared
         input_name, output_name = session.get_inputs()[0].name, session.get_outputs()[0].name
         x = np.random.default_rng(18).random((1, 3, 416, 416), dtype=np.float32)
         expected = session.run(None, {input_name: x})[0].tobytes()
         body, headers = binary_request(x, input_name, output_name)
-
-        # The CPU turns the service's runs take, a lone run on a lone-run session as its.
-        runs = cpu_runs(session, model_path, settings, ThreadPlan.for_machine(settings))
 
         def run_alone() -> None:
             runs.run({input_name: x})

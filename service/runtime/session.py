@@ -64,16 +64,30 @@ _IMPLICIT_CASTS = {(np.dtype("float32"), np.dtype("float16"))}
 
 
 def cpu_runs(
-    shared: ort.InferenceSession, path: Path, settings: Settings, plan: ThreadPlan
+    path: Path,
+    settings: Settings,
+    plan: ThreadPlan,
+    shared: ort.InferenceSession | None = None,
 ) -> CpuRuns:
-    """The runs of a CPU model whose overlapping runs use ``shared``: with a lone-run session
-    of ``path`` where the plan gives a lone run more threads."""
+    """The runs of the CPU model ``path``: overlapping ones on ``shared`` (default: a session of
+    its own with the plan's options), and a lone-run session where the plan gives a lone run
+    more threads."""
+    if shared is None:
+        shared = load_session(path, session_options(settings, plan), [CPU])
     lone = None
     if plan.lone_runs:
-        lone = ort.InferenceSession(
-            str(path), session_options(settings, plan, lone=True), providers=[CPU]
-        )
+        lone = load_session(path, session_options(settings, plan, lone=True), [CPU])
     return CpuRuns(shared, lone, cpu_turns(plan.inference_runs))
+
+
+def load_session(
+    path: Path, options: ort.SessionOptions, providers: Sequence[Any]
+) -> ort.InferenceSession:
+    """onnxruntime's session of ``path``; ModelLoadError, naming the file, where it refuses."""
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except _ORT_ERRORS as exc:
+        raise ModelLoadError(f"{path}: onnxruntime cannot load this model: {exc}") from exc
 
 
 _ARENA_LOCK = threading.Lock()
@@ -148,12 +162,7 @@ class ModelSession:
             raise ProviderUnavailableError(f"{path}: {exc}") from None
         # The default logger prints what happens outside a session (e.g. provider set-up).
         ort.set_default_logger_severity(settings.ort_log_severity)
-        try:
-            self._session = ort.InferenceSession(
-                str(path), session_options(settings, plan), providers=choices
-            )
-        except _ORT_ERRORS as exc:
-            raise ModelLoadError(f"{path}: onnxruntime cannot load this model: {exc}") from exc
+        self._session = load_session(path, session_options(settings, plan), choices)
         self.providers_used: tuple[str, ...] = tuple(self._session.get_providers())
         try:
             fallback = check_fallback(
@@ -168,10 +177,7 @@ class ModelSession:
         # A GPU run keeps no CPU core busy; CPU runs take turns (see service.threads).
         self._cpu_runs: CpuRuns | None = None
         if self.provider == CPU:
-            try:
-                self._cpu_runs = cpu_runs(self._session, path, settings, plan)
-            except _ORT_ERRORS as exc:
-                raise ModelLoadError(f"{path}: onnxruntime cannot load this model: {exc}") from exc
+            self._cpu_runs = cpu_runs(path, settings, plan, shared=self._session)
         self._warming = False
         self._signature = ModelSignature(
             inputs=tuple(_tensor_info(arg) for arg in self._session.get_inputs()),
