@@ -21,13 +21,9 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import ServiceError
+from service.pipelines.high_depth import SIXTEEN_TO_EIGHT, grey_rows_to_rgb, to_eight
 from service.pipelines.jpeg_decode import decode_jpeg
-from service.pipelines.opencv_decode import (
-    SIXTEEN_TO_EIGHT,
-    decode_plain,
-    grey_rows_to_rgb,
-    to_eight,
-)
+from service.pipelines.opencv_decode import decode_plain
 from service.pipelines.png_data import png_shortfall
 
 # Pillow's own bomb guard would refuse by its global limit with its own wording; the service

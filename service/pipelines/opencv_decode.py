@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from service.pipelines.high_depth import SIXTEEN_TO_EIGHT, grey_rows_to_rgb
 from service.pipelines.png_data import png_chunks
 
 # Chunks that change neither Pillow's pixels nor its orientation (nor libpng's output: no
@@ -55,37 +56,6 @@ _KEYED = frozenset({(3, 1), (3, 2), (3, 4), (3, 8), (2, 8)})
 _WEBP_BITSTREAMS = frozenset({b"VP8 ", b"VP8L"})
 Kind = Literal["rgb", "alpha", "grey16"]  # what OpenCV decodes a file to: RGB, BGRA, grey
 _RGB = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
-_ROWS_PIXELS = 1 << 20  # grey pixels scaled per block: 8 MB of float64 at most
-
-
-def to_eight(values: NDArray[np.generic], peak: float) -> NDArray[np.uint8]:
-    """``values`` scaled from 0..``peak`` to 0..255, rounded; NaN becomes 0 (the service's rule
-    for high-bit-depth pictures, on both paths)."""
-    scaled = values.astype(np.float64)
-    np.nan_to_num(scaled, copy=False, nan=0.0)
-    scaled /= peak
-    scaled *= 255.0
-    scaled += 0.5
-    np.clip(scaled, 0, 255, out=scaled)
-    return scaled.astype(np.uint8)
-
-
-#: ``to_eight`` of every 16-bit value, looked up instead of computed per pixel.
-SIXTEEN_TO_EIGHT = to_eight(np.arange(65536, dtype=np.uint16), 65535.0)
-
-
-def grey_rows_to_rgb(
-    height: int, width: int, eight_bit: Callable[[int, int], NDArray[np.uint8]]
-) -> NDArray[np.uint8]:
-    """RGB from 8-bit grey made a block of rows at a time (``eight_bit(top, bottom)``), so
-    that a high-bit-depth picture never has a second full-size copy besides the result."""
-    rgb = np.empty((height, width, 3), dtype=np.uint8)
-    rows = max(1, _ROWS_PIXELS // width)
-    for top in range(0, height, rows):
-        bottom = min(top + rows, height)
-        # Into the result's rows in place; twice as fast as numpy's broadcast assignment.
-        cv2.cvtColor(eight_bit(top, bottom), cv2.COLOR_GRAY2RGB, dst=rgb[top:bottom])
-    return rgb
 
 
 def decode_plain(data: bytes, image: Image.Image) -> NDArray[np.uint8] | None:
