@@ -5,37 +5,22 @@ deltas, and a schema-1 database (tombstones without a time) is upgraded in place
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import numpy as np
 import psycopg
-import pytest
 
 from service.faces import Gallery
 from service.faces.postgres_store import SCHEMA_VERSION, PostgresFaceStore
 from service.faces.reembed import reembed
 from service.faces.stores import open_store
 from service.settings import Settings
-from tests.support.postgres import PostgresServer, postgres
+from tests.support.postgres import postgres
 from tests.unit.service.api.face_fakes import FakeEmbedder
 from tests.unit.service.faces.test_crops import new_face
 from tests.unit.service.faces.test_gallery_sync import faces, listing
+from tests.unit.service.faces.test_postgres_store import store, url
 
-__all__ = ["postgres"]  # the module-scoped server fixture, used by name below
-
-
-@pytest.fixture
-def url(postgres: PostgresServer) -> str:
-    """A fresh, empty database for each test."""
-    return postgres.create_database(f"t{uuid.uuid4().hex[:12]}")
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[PostgresFaceStore]:
-    store = PostgresFaceStore(url, pool_size=2)
-    yield store
-    store.close()
+# The server, a fresh database and a store on it per test: fixtures used by name below.
+__all__ = ["postgres", "store", "url"]
 
 
 def query(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
