@@ -10,7 +10,7 @@ it ends (``session.force_spinning_stop``), so an idle service keeps no core busy
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from service.runtime.turns import Turns
 
-Feeds = Mapping[str, NDArray[Any]]
+Feeds = dict[str, NDArray[Any]]  # onnxruntime's own feeds type: passed on as it is
 
 
 class Requests:
@@ -71,7 +71,7 @@ class CpuRuns:
         taken = self.turns.take(every=lone is not None)
         try:
             session = lone if lone is not None and taken == self.turns.n else self.shared
-            outputs: list[NDArray[Any]] = session.run(None, dict(feeds))
+            outputs: list[NDArray[Any]] = session.run(None, feeds)
         finally:
             self.turns.give(taken)
         return outputs
@@ -80,6 +80,6 @@ class CpuRuns:
         """Run on every session (to warm each up), within one turn; the shared one's outputs."""
         with self.turns:
             if self.lone is not None:
-                self.lone.run(None, dict(feeds))
-            outputs: list[NDArray[Any]] = self.shared.run(None, dict(feeds))
+                self.lone.run(None, feeds)
+            outputs: list[NDArray[Any]] = self.shared.run(None, feeds)
         return outputs
