@@ -106,6 +106,7 @@ class Sample:
     cpu_s: float | None  # CPU of the process doing the work over the whole measurement
     errors: int
     first_error: str | None
+    caller_cpu_s: float | None = None  # this process's CPU (the callers') over the same window
 
     def percentile_ms(self, q: float) -> float:
         return float(np.percentile(self.latencies_s, q)) * 1000.0
@@ -118,6 +119,14 @@ class Sample:
     def cpu_ms_per_request(self) -> float | None:
         """CPU over every call that ran, the in-flight tail included."""
         return None if self.cpu_s is None else self.cpu_s * 1000.0 / len(self.latencies_s)
+
+    @property
+    def caller_cpu_ms_per_request(self) -> float | None:
+        """The callers' own CPU per call: for an HTTP contender, the load generator's, which
+        shares the cores with the server."""
+        if self.caller_cpu_s is None:
+            return None
+        return self.caller_cpu_s * 1000.0 / len(self.latencies_s)
 
 
 def measure(
@@ -171,11 +180,11 @@ def measure(
     with ThreadPoolExecutor(concurrency) as pool:
         futures = [pool.submit(worker) for _ in range(concurrency)]
         ready.wait()
-        cpu_before = cpu()
+        cpu_before, caller_before = cpu(), time.process_time()
         start = time.perf_counter()
         for future in futures:
             future.result()
-        cpu_after = cpu()
+        cpu_after, caller_after = cpu(), time.process_time()
     if not latencies:
         raise RuntimeError(f"every call failed; first: {failures[0] if failures else '?'}")
     return Sample(
@@ -185,6 +194,7 @@ def measure(
         cpu_s=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
         errors=len(failures),
         first_error=failures[0] if failures else None,
+        caller_cpu_s=caller_after - caller_before,
     )
 
 

@@ -17,6 +17,9 @@ export), on ``ul_bus.jpg``, at concurrency 1 and 8:
                      each call counted as a request held, as the service counts them.
   ort alone, free    the shared session, callers not taking turns. The c=8 targets compare with
                      the better of the two ort rows in each round (more req/s, less CPU).
+  decode alone       ``decode_image`` in this process: the one stage no server can skip. Its CPU
+                     per request against ort alone's bounds (a) and (d) whatever the rest costs
+                     ("ceiling"/"floor" lines: ort CPU / (ort + decode CPU) and its inverse).
   ultralytics        ``YOLO(<same .onnx>).predict(<image path>)`` with the same input size and
                      thresholds, in a separate interpreter that has ultralytics
                      (``--ultralytics-python``; bench/ultralytics_peer.py), one ``YOLO`` per
@@ -28,7 +31,8 @@ answers; requests/s is counted while all c are busy. Every round measures every 
 a model at c=1 and then at c=8, the order rotating from round to round, and prints its table
 and its ratios; the summary gives each ratio's median and min-max over the rounds, so a
 neighbour's load on these shared cores shows as spread instead of passing for a result. The
-load generator runs on the same cores as the server.
+load generator runs on the same cores as the server; its own CPU per request is the service
+rows' "caller ms/req".
 
     .venv/bin/python bench/serve.py [--rounds R] [--requests N] [--models A,B]
         [--ultralytics-python PATH]
@@ -84,11 +88,12 @@ IMAGE = "ul_bus.jpg"
 DEFAULT_MODELS = ("yolox_nano", "yolov8n_coco_dynint8")
 ULTRALYTICS_MODELS = {"yolov8n_coco_dynint8"}  # ultralytics runs its own layouts, not YOLOX
 CONCURRENCY = (1, 8)
-SERVICE, IN_PROCESS, ORT, ORT_FREE, ULTRALYTICS = (
+SERVICE, IN_PROCESS, ORT, ORT_FREE, DECODE, ULTRALYTICS = (
     "service",
     "in-process",
     "ort alone",
     "ort alone, free",
+    "decode alone",
     "ultralytics",
 )
 TARGETS = {
@@ -182,6 +187,15 @@ def pipeline_call(detector: Detector, image: bytes, max_pixels: int) -> MakeCall
     return shared_call(call)
 
 
+def decode_call(image: bytes, max_pixels: int) -> MakeCall:
+    """The server's decode of the upload, alone."""
+
+    def call() -> None:
+        decode_image(image, max_pixels=max_pixels)
+
+    return shared_call(call)
+
+
 class _Recorder:
     """Stands in for a detector's runner for one call, to keep the tensor it is fed."""
 
@@ -252,6 +266,7 @@ class UltralyticsPeer:
                 cwd=REPO_ROOT,
             )
         self._lock = threading.Lock()
+        self.sample(1, 1, 1)  # imports torch and loads the model now, not during a round
 
     def sample(self, concurrency: int, requests: int, warmup: int) -> Sample:
         ask = {"concurrency": concurrency, "requests": requests, "warmup": warmup}
@@ -336,6 +351,7 @@ def round_ratios(samples: dict[tuple[str, int], Sample], ratios: Ratios) -> None
             "(c) service req/s / ultralytics, c=8",
             service8.per_second / samples[(ULTRALYTICS, 8)].per_second,
         )
+    decode_bounds(samples, ratios)
     inproc1, inproc8 = samples[(IN_PROCESS, 1)], samples[(IN_PROCESS, 8)]
     best_alone = max(s.per_second for s in alone)
     ratios.add("    in-process req/s / ort alone, c=8", inproc8.per_second / best_alone)
@@ -343,34 +359,62 @@ def round_ratios(samples: dict[tuple[str, int], Sample], ratios: Ratios) -> None
     ratios.add("    service p50 / in-process p50, c=1", latency)
 
 
+def decode_bounds(samples: dict[tuple[str, int], Sample], ratios: Ratios) -> None:
+    """What each target could reach if the server added nothing but the decode to onnxruntime
+    alone (no preprocessing, postprocessing, HTTP or load generator): with the cores busy,
+    req/s go as 1 / CPU per request, so (a) is at most ort / (ort + decode) CPU, and (c) that
+    times ort alone's lead; at c=1, (b) is at least (ort p50 + decode p50) / Ultralytics p50."""
+    alone = [samples[(name, 8)] for name in (ORT, ORT_FREE)]
+    ort_ms = min((s.cpu_ms_per_request for s in alone if s.cpu_ms_per_request), default=None)
+    decode_cpu = [samples[(DECODE, c)].cpu_ms_per_request for c in CONCURRENCY]
+    decode_ms = min((ms for ms in decode_cpu if ms), default=None)
+    if ort_ms is None or decode_ms is None:
+        return
+    ceiling = ort_ms / (ort_ms + decode_ms)
+    ratios.add("    (a) at most, decode alone added: ort/(ort+decode) CPU", ceiling)
+    ratios.add("    (d) at least, decode alone added: (ort+decode)/ort CPU", 1.0 / ceiling)
+    if (ULTRALYTICS, 1) in samples:
+        best_alone = max(s.per_second for s in alone)
+        lead = best_alone / samples[(ULTRALYTICS, 8)].per_second
+        ratios.add("    (c) at most, decode alone added", ceiling * lead)
+        fastest = samples[(ORT, 1)].percentile_ms(50) + samples[(DECODE, 1)].percentile_ms(50)
+        ratios.add(
+            "    (b) at least, decode alone added",
+            fastest / samples[(ULTRALYTICS, 1)].percentile_ms(50),
+        )
+
+
 HEADER = (
-    f"    {'contender':16} {'c':>2} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7} {'CPU ms/req':>10}"
+    f"    {'contender':16} {'c':>2} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7} {'CPU ms/req':>10} "
+    f"{'caller ms/req':>13}"
 )
 
 
 def sample_line(name: str, concurrency: int, sample: Sample) -> str:
-    cpu = sample.cpu_ms_per_request
-    return (
-        f"    {name:16} {concurrency:>2} {sample.percentile_ms(50):8.1f} "
-        f"{sample.percentile_ms(95):8.1f} {sample.per_second:7.1f} "
-        f"{'-' if cpu is None else f'{cpu:.1f}':>10}"
-    )
+    return median_line(name, concurrency, [sample])
 
 
 def median_lines(history: list[dict[tuple[str, int], Sample]]) -> list[str]:
     """Each contender's medians over the rounds."""
-    lines = [HEADER]
-    for key in history[0]:
-        samples = [entry[key] for entry in history]
-        cpus = [s.cpu_ms_per_request for s in samples if s.cpu_ms_per_request is not None]
-        cpu = f"{statistics.median(cpus):.1f}" if cpus else "-"
-        lines.append(
-            f"    {key[0]:16} {key[1]:>2} "
-            f"{statistics.median(s.percentile_ms(50) for s in samples):8.1f} "
-            f"{statistics.median(s.percentile_ms(95) for s in samples):8.1f} "
-            f"{statistics.median(s.per_second for s in samples):7.1f} {cpu:>10}"
-        )
-    return lines
+    return [HEADER] + [median_line(*key, [entry[key] for entry in history]) for key in history[0]]
+
+
+def median_line(name: str, concurrency: int, samples: list[Sample]) -> str:
+    """A contender's row: medians over ``samples``. The callers' CPU is shown for the service
+    alone, where the callers are the load generator rather than the work itself."""
+    cpu = _median_ms([s.cpu_ms_per_request for s in samples])
+    caller = _median_ms([s.caller_cpu_ms_per_request for s in samples]) if name == SERVICE else "-"
+    return (
+        f"    {name:16} {concurrency:>2} "
+        f"{statistics.median(s.percentile_ms(50) for s in samples):8.1f} "
+        f"{statistics.median(s.percentile_ms(95) for s in samples):8.1f} "
+        f"{statistics.median(s.per_second for s in samples):7.1f} {cpu:>10} {caller:>13}"
+    )
+
+
+def _median_ms(values: list[float | None]) -> str:
+    known = [value for value in values if value is not None]
+    return f"{statistics.median(known):.1f}" if known else "-"
 
 
 def stage_line(log: StageLog) -> str:
@@ -460,6 +504,7 @@ def main() -> int:
                 IN_PROCESS: local(pipeline_call(detector, image, settings.max_pixels)),
                 ORT: local(turns),
                 ORT_FREE: local(free),
+                DECODE: local(decode_call(image, settings.max_pixels)),
             }
             if name in ULTRALYTICS_MODELS and args.ultralytics_python:
                 log = Path(tmp) / f"ultralytics-{name}.log"
