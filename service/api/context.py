@@ -24,7 +24,7 @@ class AppContext:
     gallery: Gallery
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 

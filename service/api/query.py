@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 from service.api.errors import FieldProblem, InvalidParameterError
 
 
-def refuse_unknown_query(request: Request) -> None:
+async def refuse_unknown_query(request: Request) -> None:
     """A router dependency: 422 ``invalid-parameter`` naming each unknown query parameter and
     listing the route's own."""
     known = _known_names(request.scope.get("route"))

@@ -45,7 +45,7 @@ class ServerTimingMiddleware:
         await self.app(scope, receive, send_timed)
 
 
-def request_clock(request: Request) -> StageClock:
+async def request_clock(request: Request) -> StageClock:
     """This request's stage clock (the middleware made it)."""
     clock: StageClock = getattr(request.state, _CLOCK_STATE_KEY)
     return clock

@@ -17,6 +17,7 @@ from service.api.context import Context
 from service.api.drawing import render_detections
 from service.api.errors import FieldProblem, InvalidParameterError
 from service.api.inference import Inferred, infer, ready_pipeline
+from service.api.loop_dependencies import on_the_loop
 from service.api.query import refuse_unknown_query
 from service.api.routes.responses import INFERENCE_ERRORS, ModelName
 from service.api.schemas import DetectResponse
@@ -63,7 +64,7 @@ class DetectQuery:
     ] = None
 
 
-DetectParams = Annotated[DetectQuery, Depends()]
+DetectParams = Annotated[DetectQuery, Depends(on_the_loop(DetectQuery))]
 
 
 @router.post(
