@@ -40,7 +40,9 @@ class Admission:
             raise ValueError(f"need slots >= 1 and queue >= 0, got {slots} and {queue}")
         self.slots = slots
         self.capacity = slots + queue
-        self._semaphore = anyio.Semaphore(slots)
+        # fast_acquire: a free slot is taken without a trip through the event loop (anyio's
+        # default yields on every acquire, free or not: a scheduling round per request).
+        self._semaphore = anyio.Semaphore(slots, fast_acquire=True)
         self._admitted = 0
         self._finished: deque[float] = deque(maxlen=_RATE_SAMPLES)  # monotonic seconds
         self._returns: list[float] = []  # heap: when each refused caller was told to come back
@@ -106,7 +108,7 @@ class BodyBudget:
             raise ValueError(f"need a positive byte budget, got {limit}")
         self.limit = limit
         self._used = 0
-        self._changed = anyio.Condition()
+        self._changed = anyio.Condition(anyio.Lock(fast_acquire=True))  # as Admission's
 
     @property
     def used(self) -> int:
