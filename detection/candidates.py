@@ -45,6 +45,8 @@ class LayoutParams:
 
     ``anchors`` holds, per stride (or per head), (w, h) pairs in input pixels.
     ``num_keypoints`` > 0 tells the yolov8 decoder that extra channels are K x 3 keypoints.
+    ``score_floor``: no score at or below it is kept (``postprocess`` sets its confidence), so a
+    decoder may leave out rows that cannot score above it.
     """
 
     input_hw: tuple[int, int]
@@ -52,3 +54,4 @@ class LayoutParams:
     anchors: tuple[tuple[tuple[float, float], ...], ...] = ()
     num_classes: int | None = None
     num_keypoints: int = 0
+    score_floor: float = 0.0

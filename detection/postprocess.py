@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,7 +75,7 @@ def postprocess(
     if max_detections < 0 or max_candidates <= 0:
         raise DetectionError("max_detections must be >= 0 and max_candidates > 0")
     tensors = [outputs] if isinstance(outputs, np.ndarray) else list(outputs)
-    per_image = decoder(tensors, params)
+    per_image = decoder(tensors, replace(params, score_floor=confidence))
     records = [transforms] * len(per_image) if isinstance(transforms, Transform) else transforms
     if len(records) != len(per_image):
         raise DetectionError(f"{len(records)} transforms for a batch of {len(per_image)} images")

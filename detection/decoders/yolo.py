@@ -123,9 +123,23 @@ def decode_yolov5(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
     """
     output = _single(outputs, "yolov5", rank=3)
     _checked_classes(output.shape[2], "yolov5", params, output.shape)
-    boxes = _xyxy(output[..., :4])
-    scores = output[..., 5:] * output[..., 4:5]
-    return [Candidates(boxes[b], class_scores=scores[b]) for b in range(output.shape[0])]
+    candidates = []
+    for image in output:
+        rows = image[_rows_with_objectness(image, params.score_floor)]
+        scores = rows[:, 5:] * rows[:, 4:5]
+        candidates.append(Candidates(_xyxy(rows[:, :4]), class_scores=scores))
+    return candidates
+
+
+def _rows_with_objectness(rows: Float32Array, floor: float) -> slice | NDArray[np.intp]:
+    """The rows of an (N, 5 + nc) objectness layout that can score above ``floor``: a score is
+    objectness x a class probability in [0, 1] (checked; otherwise every row), so it is never
+    above the objectness, and a row whose objectness is under ``floor`` changes no answer.
+    YOLOv5's own NMS filters on objectness first too; here it saves scoring every row."""
+    classes = rows[:, 5:]
+    if floor <= 0 or not (classes.min(initial=0.0) >= 0 and classes.max(initial=0.0) <= 1):
+        return slice(None)
+    return np.flatnonzero(rows[:, 4] >= floor)
 
 
 def grid_cell_count(input_hw: tuple[int, int], strides: Sequence[int]) -> int:
@@ -171,11 +185,15 @@ def decode_yolox(outputs: Outputs, params: LayoutParams) -> list[Candidates]:
             f"of {params.input_hw[0]}x{params.input_hw[1]} give {len(grid)} grid cells; "
             "check [input] size and [output] strides"
         )
-    centres = (output[..., :2] + grid) * scale
-    sizes = np.exp(output[..., 2:4]) * scale
-    boxes = _xyxy(np.concatenate([centres, sizes], axis=-1))
-    scores = output[..., 5:] * output[..., 4:5]
-    return [Candidates(boxes[b], class_scores=scores[b]) for b in range(output.shape[0])]
+    candidates = []
+    for image in output:
+        kept = _rows_with_objectness(image, params.score_floor)
+        rows, cells, strides_of = image[kept], grid[kept], scale[kept]
+        centres = (rows[:, :2] + cells) * strides_of
+        sizes = np.exp(rows[:, 2:4]) * strides_of
+        boxes = _xyxy(np.concatenate([centres, sizes], axis=-1))
+        candidates.append(Candidates(boxes, class_scores=rows[:, 5:] * rows[:, 4:5]))
+    return candidates
 
 
 @lru_cache(maxsize=64)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from detection import Candidates, LayoutError, LayoutParams
-from detection.decoders import DECODERS, faces
+from detection.decoders import DECODERS, Decoder, faces
 from detection.decoders.yolo import (
     decode_end2end,
     decode_yolov2,
@@ -22,6 +22,7 @@ from detection.decoders.yolo import (
     decode_yolox,
     grid_cell_count,
 )
+from detection.nms import batched_nms, select
 
 pytestmark = pytest.mark.filterwarnings("error")  # no overflow warnings from saturated logits
 
@@ -208,6 +209,65 @@ def test_yolox_refuses_a_grid_that_does_not_fit_the_input() -> None:
         decode_yolox([np.zeros((1, 21, 7), np.float32)], params(strides=(0, 8)))
     with pytest.raises(LayoutError, match="objectness and 80 classes"):
         decode_yolox([np.zeros((1, 84, 7), np.float32)], params(num_classes=80))
+
+
+# --- both objectness layouts: rows that cannot score above the floor ------------------------
+
+
+def test_a_row_whose_objectness_is_under_the_floor_is_left_out() -> None:
+    # Scores are obj x p with p <= 1: row 0 (obj 0.3) scores at most 0.3, under a 0.4 floor;
+    # row 1 (obj exactly 0.4) may reach it and stays, scored 0.4 x (0.5, 1.0).
+    output = np.zeros((1, 21, 7), np.float32)
+    output[0, 0, 4:] = [0.3, 1.0, 1.0]
+    output[0, 1, 4:] = [0.4, 0.5, 1.0]
+    output[0, 2, :4] = [1, 1, 2, 2]  # obj 0: out
+    (yolox,) = decode_yolox([output], params(input_hw=(32, 32), score_floor=0.4))
+    (yolov5,) = decode_yolov5([output], params(score_floor=0.4))
+    for candidates in (yolox, yolov5):
+        assert candidates.class_scores is not None
+        np.testing.assert_array_equal(candidates.class_scores, np.array([[0.2, 0.4]], np.float32))
+    # Row 1 of the 32x32 yolox grid: stride 8, cell (col 1, row 0), zero offsets: centre (8, 0).
+    np.testing.assert_array_equal(yolox.boxes, [[4, -4, 12, 4]])
+    np.testing.assert_array_equal(yolov5.boxes, [[0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("probability", [1.5, -0.1, np.nan])
+def test_class_values_outside_0_1_keep_every_row(probability: float) -> None:
+    # Not probabilities, so a score may exceed its objectness: no row can be ruled out.
+    output = np.zeros((1, 21, 7), np.float32)
+    output[0, 3, 5] = probability
+    (yolox,) = decode_yolox([output], params(input_hw=(32, 32), score_floor=0.4))
+    (yolov5,) = decode_yolov5([output], params(score_floor=0.4))
+    assert len(yolox.boxes) == len(yolov5.boxes) == 21
+
+
+@pytest.mark.parametrize("decoder", [decode_yolox, decode_yolov5])
+def test_the_floor_changes_no_selection(decoder: Decoder) -> None:
+    # Random sigmoid-like rows: what NMS selects from the rows kept equals what it selects
+    # from every row, for floors from 0 to 0.9.
+    rng = np.random.default_rng(7)
+    output = rng.random((1, 84, 9), dtype=np.float32)
+    output[..., :2] *= 4
+    output[..., 2:4] = rng.normal(size=(1, 84, 2)).astype(np.float32)
+    (every,) = decoder([output], params())
+    for floor in (0.0, 0.1, 0.25, 0.5, 0.9):
+        (kept,) = decoder([output], params(score_floor=floor))
+        assert (len(kept.boxes) < len(every.boxes)) == (floor > output[0, :, 4].min())
+        ours, theirs = (
+            select(
+                c.boxes,
+                c.class_scores,
+                confidence=floor,
+                iou_threshold=0.5,
+                max_detections=300,
+                suppress=batched_nms,
+            )
+            for c in (kept, every)
+            if c.class_scores is not None
+        )
+        np.testing.assert_array_equal(kept.boxes[ours.rows], every.boxes[theirs.rows])
+        np.testing.assert_array_equal(ours.confidence, theirs.confidence)
+        np.testing.assert_array_equal(ours.class_id, theirs.class_id)
 
 
 # --- yolov2 ---------------------------------------------------------------------------------
