@@ -35,13 +35,15 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import cv2
 import numpy as np
+import PIL
 from loadkit import load_average  # bench/ is on sys.path when this file runs
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
@@ -89,7 +91,7 @@ def baseline_modules(checkout: Path) -> tuple[ModuleType, ModuleType]:
         return module
 
     images, resize, preprocess_module = load("images"), load("resize"), load("preprocess")
-    preprocess_module.resize_region = resize.resize_region  # its own resampling, not ours
+    preprocess_module.resize_region = resize.resize_region  # type: ignore[attr-defined]  # its own resampling
     return images, preprocess_module
 
 
@@ -103,6 +105,10 @@ def opencv_decode(data: bytes) -> NDArray[np.uint8]:
     return np.asarray(pixels, dtype=np.uint8)
 
 
+def ours_decode(data: bytes) -> NDArray[np.uint8]:
+    return decode_image(data, max_pixels=LIMIT).pixels
+
+
 def encoded(pixels: NDArray[np.uint8], fmt: str, **options: Any) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, fmt, **options)
@@ -111,11 +117,12 @@ def encoded(pixels: NDArray[np.uint8], fmt: str, **options: Any) -> bytes:
 
 def twelve_mp(bus_jpeg: bytes) -> bytes:
     bus = cv2.imdecode(np.frombuffer(bus_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert bus is not None
     big = cv2.resize(bus, (3000, 4000), interpolation=cv2.INTER_CUBIC)
     return bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 92])[1])
 
 
-def in_rounds(sides: dict[str, Step], rounds: int, repeats: int) -> dict[str, list[float]]:
+def in_rounds(sides: Mapping[str, Step], rounds: int, repeats: int) -> dict[str, list[float]]:
     """Per-round median wall milliseconds of each side, the order rotating between rounds."""
     for step in sides.values():
         step()  # warm-up, untimed
@@ -149,10 +156,10 @@ def decoder_rows(bus_jpeg: bytes, rounds: int, repeats: int) -> None:
     print("| decoder | Pillow ms | OpenCV ms | ours ms | OpenCV / ours | same pixels |")
     print("|---|---|---|---|---|---|")
     for name, data in files.items():
-        sides = {
-            "pillow": lambda d=data: pillow_decode(d),
-            "opencv": lambda d=data: opencv_decode(d),
-            "ours": lambda d=data: decode_image(d, max_pixels=LIMIT).pixels,
+        sides: dict[str, Callable[[], NDArray[np.uint8]]] = {
+            "pillow": partial(pillow_decode, data),
+            "opencv": partial(opencv_decode, data),
+            "ours": partial(ours_decode, data),
         }
         cells = in_rounds(sides, rounds, repeats)
         ratios = [o / u for o, u in zip(cells["opencv"], cells["ours"], strict=True)]
@@ -246,7 +253,7 @@ def main() -> None:
     print(
         f"{args.rounds} alternating rounds x {args.repeats} calls per side; "
         f"{platform.processor() or platform.machine()}, {load_average()}, OpenCV "
-        f"{cv2.__version__} ({cv2.getNumThreads()} threads), Pillow {Image.__version__}\n"
+        f"{cv2.__version__} ({cv2.getNumThreads()} threads), Pillow {PIL.__version__}\n"
     )
     bus_jpeg = (shared_dir() / "images" / "ul_bus.jpg").read_bytes()
     decoder_rows(bus_jpeg, args.rounds, args.repeats)
