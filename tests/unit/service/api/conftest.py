@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.api import create_app
@@ -40,22 +41,36 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def make_client(
-    make_settings: Callable[..., Settings], registry: FakeRegistry
-) -> Iterator[Callable[..., TestClient]]:
-    """``make_client(**settings)``: a started client (lifespan run) over ``registry``."""
+def start_app() -> Iterator[Callable[..., TestClient]]:
+    """``start_app(app, **client_options)``: a client with ``app``'s lifespan run, ended at
+    teardown."""
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(**overrides), registry))
+    def start(app: FastAPI, **options: Any) -> TestClient:
+        client = TestClient(app, **options)
         client.__enter__()
         clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def make_client(
+    make_settings: Callable[..., Settings],
+    registry: FakeRegistry,
+    start_app: Callable[..., TestClient],
+) -> Callable[..., TestClient]:
+    """``make_client(**settings)``: a started client (lifespan run) over ``registry``."""
+
+    def make(**overrides: Any) -> TestClient:
+        client = start_app(create_app(make_settings(**overrides), registry))
         _wait_for_the_gallery(client)
         return client
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return make
 
 
 def _wait_for_the_gallery(client: TestClient) -> None:

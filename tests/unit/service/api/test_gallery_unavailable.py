@@ -41,20 +41,13 @@ def url(server: PostgresServer) -> str:
 
 @pytest.fixture
 def start_client(
-    make_settings: Callable[..., Settings], registry: FakeRegistry, url: str
-) -> Iterator[Callable[[], TestClient]]:
+    make_settings: Callable[..., Settings],
+    registry: FakeRegistry,
+    url: str,
+    start_app: Callable[..., TestClient],
+) -> Callable[[], TestClient]:
     """Start the app on the database ``url`` (its lifespan run)."""
-    clients: list[TestClient] = []
-
-    def start() -> TestClient:
-        client = TestClient(create_app(make_settings(gallery_url=url), registry))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
+    return lambda: start_app(create_app(make_settings(gallery_url=url), registry))
 
 
 def eventually(client: TestClient, status: int, within_s: float = 10) -> httpx.Response:

@@ -3,7 +3,7 @@ still answers errors in its own shape, decided from the path the router matches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,22 +25,18 @@ def registry(detector: FakeDetector, classifier: FakeClassifier) -> FakeRegistry
 
 @pytest.fixture
 def mounted(
-    make_settings: Callable[..., Settings], registry: FakeRegistry
-) -> Iterator[Callable[..., TestClient]]:
+    make_settings: Callable[..., Settings],
+    registry: FakeRegistry,
+    start_app: Callable[..., TestClient],
+) -> Callable[..., TestClient]:
     """``mounted(root_path, **settings)``: a started client whose requests carry ``root_path``
     and a path that begins with it, as uvicorn sends them with ``--root-path``."""
-    clients: list[TestClient] = []
 
     def start(root_path: str, **overrides: Any) -> TestClient:
         app = create_app(make_settings(**overrides), registry)
-        client = TestClient(app, root_path=root_path, base_url=f"http://testserver{root_path}")
-        client.__enter__()
-        clients.append(client)
-        return client
+        return start_app(app, root_path=root_path, base_url=f"http://testserver{root_path}")
 
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
+    return start
 
 
 @pytest.mark.parametrize(
