@@ -341,12 +341,7 @@ def test_enrolled_through_one_replica_recognised_by_the_other_and_deleted_back(
     probe = (images_dir / "fr_obama4.jpg").read_bytes()  # README: the same man, another photo
     assert subject_seen_by(b, probe) is None
 
-    response = httpx.post(
-        f"{a.url}/faces",
-        data={"subject": "replicated obama"},
-        files={"image": ("obama.jpg", enrolled, "image/jpeg")},
-        timeout=60.0,
-    )
+    response = enrol_photo(a, "replicated obama", enrolled)
     assert response.status_code == 201, response.text
     seen_after = within(PROPAGATION_S, lambda: subject_seen_by(b, probe) == "replicated obama")
     assert seen_after <= PROPAGATION_S
@@ -376,24 +371,14 @@ def test_a_replica_on_a_hot_standby_is_ready_and_sees_writes_by_polling(
             **REPLICA_SETTINGS, VISION_GALLERY_URL=standby.database_url(database_name)
         ) as reader,  # returns once /health/ready is 200
     ):
-        response = httpx.post(
-            f"{a.url}/faces",
-            data={"subject": "standby obama"},
-            files={"image": ("obama.jpg", enrolled, "image/jpeg")},
-            timeout=60.0,
-        )
+        response = enrol_photo(a, "standby obama", enrolled)
         assert response.status_code == 201, response.text
         seen_after = within(
             STANDBY_PROPAGATION_S, lambda: subject_seen_by(reader, probe) == "standby obama"
         )
         assert seen_after <= STANDBY_PROPAGATION_S
 
-        refused = httpx.post(
-            f"{reader.url}/faces",
-            data={"subject": "standby write"},
-            files={"image": ("obama.jpg", enrolled, "image/jpeg")},
-            timeout=60.0,
-        )
+        refused = enrol_photo(reader, "standby write", enrolled)
         assert refused.status_code == 503, refused.text
         assert refused.headers["content-type"] == PROBLEM
         assert "read-only" in refused.json()["detail"]
@@ -462,6 +447,16 @@ def probe_status(server: LiveServer, path: str) -> int:
 
 def readiness_is(server: LiveServer, status: int) -> bool:
     return probe_status(server, "/health/ready") == status
+
+
+def enrol_photo(server: LiveServer, subject: str, photo: bytes) -> httpx.Response:
+    """``POST /faces`` of one JPEG for ``subject``, straight to ``server``."""
+    return httpx.post(
+        f"{server.url}/faces",
+        data={"subject": subject},
+        files={"image": ("photo.jpg", photo, "image/jpeg")},
+        timeout=60.0,
+    )
 
 
 def enrols(server: LiveServer, photos: Photos, subject: str) -> bool:
